@@ -1,0 +1,91 @@
+"""The interface every model family implements, and the feature-extractor wrapper built on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from ..pretrained_cfg import PretrainedCfg
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Knobs every family has; each family's config extends it."""
+
+    num_classes: int = 1000
+    in_chans: int = 3
+    drop_rate: float = 0.0
+    drop_path_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One feature level: its channels, its stride relative to the input, and the module that makes it."""
+
+    channels: int
+    reduction: int
+    module: str
+
+
+def resolve_feature_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
+    """Absolute feature indices: None -> all, int n -> the last n, a sequence -> as given (negative from the end)."""
+    if indices is None:
+        return list(range(count))
+    if isinstance(indices, int):
+        if not 0 < indices <= count:
+            raise ValueError(f"cannot take the last {indices} of {count} feature levels")
+        return list(range(count - indices, count))
+    resolved = []
+    for index in indices:
+        absolute = index + count if index < 0 else index
+        if not 0 <= absolute < count:
+            raise ValueError(f"feature index {index} is out of range for {count} feature levels")
+        resolved.append(absolute)
+    return resolved
+
+
+class ClassifierModel(nn.Module):
+    """Base of every visionzoo model: the shared classification and feature interface.
+
+    A family sets `feature_info`, `num_features` and `num_classes` in its constructor and implements
+    `forward_features`, `forward_head`, `forward_intermediates`, `reset_classifier`, `get_classifier` and
+    `init_weights`. The class attributes declare what the family supports; the contract tests read them.
+    """
+
+    supports_dynamic_img_size: ClassVar[bool] = False
+    fixed_input_size: ClassVar[bool] = False  # True where the input size is part of the architecture (ViT)
+    default_out_indices: ClassVar[int | tuple[int, ...]] = (0, 1, 2, 3, 4)
+
+    feature_info: list[FeatureInfo]
+    num_classes: int
+    num_features: int
+    pretrained_cfg: PretrainedCfg | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""
+        return state_dict
+
+
+class FeatureExtractor(nn.Module):
+    """`features_only=True`: a model whose forward returns the feature maps at `out_indices`, as NCHW tensors."""
+
+    def __init__(self, model: ClassifierModel, out_indices: int | Sequence[int] | None = None):
+        super().__init__()
+        if out_indices is None:
+            out_indices = model.default_out_indices
+        self.out_indices = resolve_feature_indices(len(model.feature_info), out_indices)
+        self.feature_info = [model.feature_info[i] for i in self.out_indices]
+        model.reset_classifier(0)
+        self.model = model
+        self.pretrained_cfg = model.pretrained_cfg
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_intermediates(x, self.out_indices, intermediates_only=True, stop_early=True)

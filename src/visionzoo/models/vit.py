@@ -1,0 +1,242 @@
+"""Vision Transformer (ViT) family: plain ViTs, register-token ViTs and SigLIP image towers.
+
+Papers: Dosovitskiy et al. 2020, "An Image is Worth 16x16 Words" (arXiv 2010.11929); Darcet et al. 2023,
+"Vision Transformers Need Registers" (arXiv 2309.16588); Zhai et al. 2023, "Sigmoid Loss for Language Image
+Pre-Training" (arXiv 2303.15343). Module names follow the published `timm/` checkpoints so that they load as
+they are. Weights: Apache-2.0 (see each tag's license).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..layers.attention import Attention, AttentionPoolLatent
+from ..layers.drop import drop_path_or_identity, drop_path_rates
+from ..layers.layer_scale import layer_scale_or_identity
+from ..layers.mlp import Mlp
+from ..layers.patch_embed import PatchEmbed, resample_pos_embed
+from ..registry import register_family
+from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+
+GLOBAL_POOLS = ("", "token", "avg", "map")
+
+
+@dataclass(frozen=True)
+class VitConfig(ModelConfig):
+    """Every knob of the ViT family."""
+
+    img_size: int | tuple[int, int] = 224
+    patch_size: int = 16
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    layer_scale_init: float | None = None  # None: no layer scale
+    class_token: bool = True
+    reg_tokens: int = 0
+    no_embed_class: bool = False  # position embedding for patches only; class/register tokens get none
+    global_pool: str = "token"  # '' (none), 'token', 'avg' or 'map' (attention pooling)
+    fc_norm: bool | None = None  # final norm after pooling instead of before; None: only for 'avg'
+    act: str = "gelu"
+    norm_eps: float = 1e-6
+    dynamic_img_size: bool = False  # resample the position embedding to every input size
+
+    def __post_init__(self):
+        if self.global_pool not in GLOBAL_POOLS:
+            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        if self.global_pool == "token" and not self.class_token:
+            raise ValueError("global_pool='token' needs class_token=True")
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        height, width = (self.img_size, self.img_size) if isinstance(self.img_size, int) else self.img_size
+        return height // self.patch_size, width // self.patch_size
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)), each with optional layer scale."""
+
+    def __init__(self, cfg: VitConfig, drop_path: float):
+        super().__init__()
+        dim = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.attn = Attention(dim, cfg.num_heads, qkv_bias=cfg.qkv_bias)
+        self.ls1 = layer_scale_or_identity(dim, cfg.layer_scale_init)
+        self.drop_path1 = drop_path_or_identity(drop_path)
+        self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio), act=cfg.act)
+        self.ls2 = layer_scale_or_identity(dim, cfg.layer_scale_init)
+        self.drop_path2 = drop_path_or_identity(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class VisionTransformer(ClassifierModel):
+    """ViT: patch embedding, prefix (class/register) tokens, transformer blocks, pooling and a linear head."""
+
+    fixed_input_size = True
+    supports_dynamic_img_size = True
+    default_out_indices = 3  # the last three blocks
+
+    def __init__(self, cfg: VitConfig):
+        super().__init__()
+        self.config = cfg
+        dim = cfg.embed_dim
+        self.num_classes = cfg.num_classes
+        self.num_features = dim
+        self.global_pool = cfg.global_pool
+        self.num_prefix_tokens = int(cfg.class_token) + cfg.reg_tokens
+        self.grid_size = cfg.grid_size
+        use_fc_norm = cfg.global_pool == "avg" if cfg.fc_norm is None else cfg.fc_norm
+
+        self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cfg.class_token else None
+        self.reg_token = nn.Parameter(torch.zeros(1, cfg.reg_tokens, dim)) if cfg.reg_tokens else None
+        num_pos = self.grid_size[0] * self.grid_size[1]
+        if not cfg.no_embed_class:
+            num_pos += self.num_prefix_tokens
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, dim))
+        rates = drop_path_rates(cfg.drop_path_rate, cfg.depth)
+        self.blocks = nn.Sequential(*(Block(cfg, rates[i]) for i in range(cfg.depth)))
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if not use_fc_norm else nn.Identity()
+        self.attn_pool = (AttentionPoolLatent(dim, cfg.num_heads, cfg.mlp_ratio, cfg.act, cfg.norm_eps)
+                          if cfg.global_pool == "map" else None)
+        self.fc_norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if use_fc_norm else nn.Identity()
+        self.head_drop = nn.Dropout(cfg.drop_rate)
+        self.head = nn.Linear(dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.feature_info = [FeatureInfo(dim, cfg.patch_size, f"blocks.{i}") for i in range(cfg.depth)]
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Truncated-normal linears and position embedding, near-zero prefix tokens (as trained from scratch)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for token in (self.cls_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
+        if self.attn_pool is not None:
+            self.attn_pool.reset_parameters()
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
+        if global_pool is not None:
+            if global_pool not in GLOBAL_POOLS:
+                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
+            if global_pool == "map" and self.attn_pool is None:
+                raise ValueError("attention pooling cannot be added to a trained model; create it with global_pool='map'")
+            if global_pool == "token" and self.cls_token is None:
+                raise ValueError("global_pool='token' needs a class token, which this model has not")
+            if global_pool != "map":
+                self.attn_pool = None
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patches plus position embedding, with the prefix tokens in front: (B, prefix + H*W, C)."""
+        x = self.patch_embed(x)
+        batch, height, width, dim = x.shape
+        pos_prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
+        if (height, width) == self.grid_size:
+            pos_embed = self.pos_embed
+        elif self.config.dynamic_img_size:
+            pos_embed = resample_pos_embed(self.pos_embed, (height, width), self.grid_size, pos_prefix)
+        else:
+            patch = self.config.patch_size
+            raise ValueError(
+                f"input of {height * patch}x{width * patch} pixels does not match this model's img_size "
+                f"{self.grid_size[0] * patch}x{self.grid_size[1] * patch}; create the model with that img_size "
+                "or with dynamic_img_size=True")
+        x = x.reshape(batch, height * width, dim)
+        prefix = [t.expand(batch, -1, -1) for t in (self.cls_token, self.reg_token) if t is not None]
+        if self.config.no_embed_class:
+            return torch.cat([*prefix, x + pos_embed], dim=1)
+        return torch.cat([*prefix, x], dim=1) + pos_embed
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.blocks(self._embed(x)))
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        if self.attn_pool is not None:
+            return self.attn_pool(x[:, self.num_prefix_tokens:])
+        if self.global_pool == "avg":
+            return x[:, self.num_prefix_tokens:].mean(dim=1)
+        if self.global_pool == "token":
+            return x[:, 0]
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.head_drop(self.fc_norm(self.pool(x)))
+        return x if pre_logits else self.head(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False, return_prefix_tokens: bool = False):
+        """Outputs of the blocks at `indices` (None: all; int n: the last n), prefix tokens stripped.
+
+        Returns the list of intermediates if `intermediates_only`, else (final normed tokens, intermediates).
+        `output_fmt` 'NCHW' gives feature maps, 'NLC' token sequences; `return_prefix_tokens` pairs each with
+        its prefix tokens.
+        """
+        if output_fmt not in ("NCHW", "NLC"):
+            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
+        take = resolve_feature_indices(len(self.blocks), indices)
+        batch, _, height, width = x.shape
+        grid = self.patch_embed.grid_size(height, width)
+        x = self._embed(x)
+        last = max(take) if stop_early else len(self.blocks) - 1
+        intermediates = []
+        for i, block in enumerate(self.blocks[: last + 1]):
+            x = block(x)
+            if i in take:
+                intermediates.append(self.norm(x) if norm else x)
+        prefixes = [y[:, : self.num_prefix_tokens] for y in intermediates]
+        intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
+        if output_fmt == "NCHW":
+            intermediates = [y.reshape(batch, *grid, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
+        if return_prefix_tokens:
+            intermediates = list(zip(intermediates, prefixes, strict=True))
+        if intermediates_only:
+            return intermediates
+        return self.norm(x), intermediates
+
+    def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Resample a checkpoint's position embedding to this model's grid (another img_size)."""
+        pos_embed = state_dict.get("pos_embed")
+        if pos_embed is not None and pos_embed.shape != self.pos_embed.shape:
+            prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
+            state_dict = dict(state_dict, pos_embed=resample_pos_embed(pos_embed, self.grid_size, None, prefix))
+        return state_dict
+
+
+_SBB = dict(layer_scale_init=1e-5, class_token=False, no_embed_class=True, reg_tokens=4, global_pool="avg")
+_SO400M = dict(embed_dim=1152, depth=27, num_heads=16, mlp_ratio=3.7362, class_token=False, global_pool="map")
+
+VARIANTS = {
+    "test_vit": VitConfig(img_size=160, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3, dynamic_img_size=True),
+    "vit_betwixt_patch16_reg4_gap_256": VitConfig(img_size=256, embed_dim=640, depth=12, num_heads=10, **_SBB),
+    "vit_betwixt_patch16_reg4_gap_384": VitConfig(img_size=384, embed_dim=640, depth=12, num_heads=10, **_SBB),
+    "vit_mediumd_patch16_reg4_gap_256": VitConfig(img_size=256, embed_dim=512, depth=20, num_heads=8, **_SBB),
+    "vit_mediumd_patch16_reg4_gap_384": VitConfig(img_size=384, embed_dim=512, depth=20, num_heads=8, **_SBB),
+    "vit_so400m_patch14_siglip_378": VitConfig(img_size=378, patch_size=14, **_SO400M),
+    "vit_so400m_patch14_siglip_gap_378": VitConfig(
+        img_size=378, patch_size=14, **dict(_SO400M, global_pool="avg", fc_norm=False)),
+    # The multilingual (i18n) SigLIP tower; the 2024 page misnames it 'vit_so400m_patch14_siglip_256'.
+    "vit_so400m_patch16_siglip_256": VitConfig(img_size=256, patch_size=16, act="gelu_tanh", **_SO400M),
+}
+
+register_family("vit", VisionTransformer, VARIANTS)

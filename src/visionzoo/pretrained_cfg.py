@@ -1,0 +1,109 @@
+"""Pretrained tags as typed records, read lazily from the TOML data in `visionzoo/pretrained/`.
+
+One record per published weight (`arch.tag`): where it lives on the Hugging Face Hub, how its inputs were
+preprocessed, and the ImageNet-1k results measured with it. The registry, `get_pretrained_cfg`, the validate
+tool and the metrics page all read this one source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """A measured ImageNet-1k validation result of a published weight (authoritative)."""
+
+    img_size: int
+    top1: float
+    top5: float
+    crop_pct: float
+    interpolation: str
+
+
+@dataclass(frozen=True)
+class PageFigure:
+    """A figure as printed on the hand-written 2024 metrics page, kept to show where it was wrong."""
+
+    section: str
+    img_size: int | None = None
+    top1: float | None = None
+    top5: float | None = None
+    params: str | None = None
+    page_name: str | None = None  # the name the page used, where it differs from the real `arch.tag`
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """Everything known about one published weight: location, preprocessing, head and reported results."""
+
+    architecture: str
+    tag: str
+    hf_hub_id: str
+    num_classes: int
+    input_size: tuple[int, int, int]
+    interpolation: str
+    crop_pct: float
+    crop_mode: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    first_conv: str
+    classifier: str
+    license: str
+    fixed_input_size: bool = False
+    test_input_size: tuple[int, int, int] | None = None
+    test_crop_pct: float | None = None
+    pool_size: tuple[int, int] | None = None
+    results: tuple[ReportedResult, ...] = field(default=(), compare=False)
+    page: tuple[PageFigure, ...] = field(default=(), compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture}.{self.tag}"
+
+    def to_dict(self) -> dict:
+        """The preprocessing and head fields as a plain dict (results and page figures left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("results", "page")}
+
+
+_TUPLE_FIELDS = ("input_size", "test_input_size", "mean", "std", "pool_size")
+
+
+def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:
+    values = {**defaults, **entry}
+    name = values.pop("name")
+    arch, tag = name.split(".", 1)
+    values.setdefault("hf_hub_id", f"timm/{name}")
+    for key in _TUPLE_FIELDS:
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    values["results"] = tuple(ReportedResult(**r) for r in values.get("results", ()))
+    values["page"] = tuple(PageFigure(**p) for p in values.get("page", ()))
+    return PretrainedCfg(architecture=arch, tag=tag, **values)
+
+
+def _data_files() -> list:
+    return sorted((p for p in resources.files("visionzoo.pretrained").iterdir() if p.name.endswith(".toml")),
+                  key=lambda p: p.name)
+
+
+@cache
+def all_pretrained_cfgs() -> dict[str, tuple[PretrainedCfg, ...]]:
+    """Every tag of every arch in the data files, by arch, in default-first order."""
+    by_arch: dict[str, list[PretrainedCfg]] = {}
+    for path in _data_files():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        defaults = data.get("defaults", {})
+        for entry in data.get("tag", []):
+            cfg = _parse_tag(entry, defaults)
+            by_arch.setdefault(cfg.architecture, []).append(cfg)
+    return {arch: tuple(cfgs) for arch, cfgs in by_arch.items()}

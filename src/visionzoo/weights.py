@@ -1,0 +1,151 @@
+"""Finding and loading weights: the Hugging Face Hub, local files, safetensors, and adaptation on load."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .pretrained_cfg import PretrainedCfg
+
+WEIGHTS_FILENAME = "model.safetensors"
+_CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read, or does not fit the model."""
+
+
+def download_pretrained(cfg: PretrainedCfg) -> Path:
+    """Path of the tag's `model.safetensors`, from the local Hugging Face cache or the Hub.
+
+    Honours HF_HOME and HF_HUB_OFFLINE; offline without a cached copy raises CheckpointError saying how to
+    fetch the file or where to put it.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(cfg.hf_hub_id, WEIGHTS_FILENAME))
+    except LocalEntryNotFoundError as error:
+        raise CheckpointError(
+            f"weights of {cfg.name} are not in the Hugging Face cache and cannot be downloaded "
+            f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'no connection'}): "
+            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy the cache, "
+            f"or pass checkpoint_path=<your copy of {WEIGHTS_FILENAME}>") from error
+
+
+def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict inside a training checkpoint, with DataParallel/DDP 'module.' prefixes removed."""
+    while isinstance(checkpoint, dict):
+        inner = next((checkpoint[k] for k in _CONTAINER_KEYS if isinstance(checkpoint.get(k), dict)), None)
+        if inner is None:
+            break
+        checkpoint = inner
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise CheckpointError(f"{path} holds no state dict of tensors (found {type(checkpoint).__name__})")
+    return {k.removeprefix("module."): v for k, v in checkpoint.items()}
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict from .safetensors, or a torch file (.pth/.pt/.bin) without unpickling code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return _unwrap(load_file(path), path)
+        if path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
+            return _unwrap(torch.load(path, map_location="cpu", weights_only=True), path)
+    except CheckpointError:
+        raise
+    except Exception as error:  # a truncated or foreign file: one line that names it
+        raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from error
+    raise CheckpointError(f"unsupported checkpoint type {path.suffix!r} for {path}; "
+                          "use .safetensors (preferred), .pth, .pt or .bin")
+
+
+def adapt_in_chans(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """First-conv weight for `in_chans` inputs: 1 channel sums over RGB, N repeats RGB and rescales by 3/N."""
+    trained = weight.shape[1]
+    if in_chans == trained:
+        return weight
+    dtype = weight.dtype
+    weight = weight.float()
+    if in_chans == 1:
+        adapted = weight.sum(dim=1, keepdim=True)
+    else:
+        repeats = -(-in_chans // trained)
+        adapted = weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (trained / in_chans)
+    return adapted.to(dtype)
+
+
+def adapt_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
+                     cfg: PretrainedCfg | None) -> tuple[dict[str, torch.Tensor], bool]:
+    """Fit a published checkpoint to the model: input channels, classifier size, family-specific reshapes.
+
+    Returns the adapted state dict and whether the model's classifier must be initialised afresh (the
+    checkpoint has no classifier of the model's size).
+    """
+    state_dict = dict(state_dict)
+    fresh_classifier = False
+    if cfg is not None:
+        first = f"{cfg.first_conv}.weight"
+        in_chans = model.config.in_chans
+        if first in state_dict and state_dict[first].shape[1] != in_chans:
+            state_dict[first] = adapt_in_chans(state_dict[first], in_chans)
+        head_keys = [k for k in state_dict if k.rpartition(".")[0] == cfg.classifier]
+        head_weight = state_dict.get(f"{cfg.classifier}.weight")
+        trained_classes = head_weight.shape[0] if head_weight is not None else 0
+        if trained_classes != model.num_classes:
+            for key in head_keys:
+                del state_dict[key]
+            fresh_classifier = model.num_classes > 0
+            if fresh_classifier:
+                warnings.warn(f"{cfg.name} has a classifier for {trained_classes} classes; "
+                              f"'{cfg.classifier}' is initialised afresh for {model.num_classes}", stacklevel=3)
+    return model.adapt_checkpoint(state_dict), fresh_classifier
+
+
+def _mismatch_report(model: nn.Module, state_dict: dict[str, torch.Tensor], allowed_missing: set[str]) -> str:
+    expected = model.state_dict(keep_vars=True)
+    missing = sorted(set(expected) - set(state_dict) - allowed_missing)
+    unexpected = sorted(set(state_dict) - set(expected))
+    shapes = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+                    for k in set(expected) & set(state_dict) if state_dict[k].shape != expected[k].shape)
+    parts = []
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+        if items:
+            shown = ", ".join(items[:8]) + (f", ... ({len(items) - 8} more)" if len(items) > 8 else "")
+            parts.append(f"{title}: {shown}")
+    return "; ".join(parts)
+
+
+def load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], cfg: PretrainedCfg | None = None,
+              source: str = "checkpoint") -> None:
+    """Load an (adapted) state dict into `model`, which may live on the meta device.
+
+    Tensors are assigned, not copied; a classifier left out on purpose is initialised afresh. Anything else
+    missing, unexpected or of the wrong shape raises CheckpointError listing it.
+    """
+    state_dict, fresh_classifier = adapt_state_dict(model, state_dict, cfg)
+    classifier = model.get_classifier()
+    allowed_missing = {f"{cfg.classifier}.{name}" for name, _ in classifier.named_parameters()} \
+        if fresh_classifier else set()
+    report = _mismatch_report(model, state_dict, allowed_missing)
+    if report:
+        raise CheckpointError(f"{source} does not fit {type(model).__name__}: {report}")
+    expected = model.state_dict()
+    converted = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    model.load_state_dict(converted, strict=False, assign=True)
+    if fresh_classifier:
+        classifier.to_empty(device="cpu")
+        classifier.reset_parameters()
+    leftover = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftover:
+        raise CheckpointError(f"{source} left tensors uninitialised: {', '.join(leftover[:8])}")

@@ -1,0 +1,57 @@
+"""Helpers that compare visionzoo with the reference implementation (timm, a test-only dependency)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import visionzoo
+
+
+def randomise_(model: nn.Module, seed: int = 0) -> None:
+    """Perturb every tensor so that no branch hides behind an identity-like init.
+
+    Random init leaves layer-scale gammas near zero, norms at identity and running statistics at (0, 1):
+    a wrong block would then still match. Vectors (norm weights, biases, gammas) get +-0.1 noise, other
+    parameters 2% noise, running statistics plausible values.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def noise(t, scale):
+        return torch.randn(t.shape, generator=generator, dtype=torch.float32).to(t.dtype) * scale
+
+    with torch.no_grad():
+        for name, tensor in model.state_dict(keep_vars=True).items():
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif name.endswith("running_mean") or tensor.ndim <= 1:
+                tensor.add_(noise(tensor, 0.1))
+            else:
+                tensor.add_(noise(tensor, 0.02))
+
+
+def max_relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |ours - reference|, relative to the reference's largest magnitude."""
+    assert ours.shape == reference.shape, f"shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
+    return ((ours.double() - reference.double()).abs().max() / reference.double().abs().max().clamp_min(1e-12)).item()
+
+
+def conformance_input_sizes(model: nn.Module) -> list[tuple[int, int]]:
+    """Input sizes to compare at: small for fixed-size models (ViT), the pretrained and an odd size for conv nets."""
+    if model.fixed_input_size:
+        side = 4 * model.feature_info[-1].reduction
+        return [(side, side)]
+    cfg = model.pretrained_cfg
+    default = tuple(cfg.input_size[1:]) if cfg is not None else (224, 224)
+    return [default, (225, 193)]
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def meta_model(name: str, **kwargs) -> nn.Module:
+    with torch.device("meta"):
+        return visionzoo.create_model(name, **kwargs)
