@@ -1,0 +1,118 @@
+"""The model interface every family shares, checked for every registered arch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import visionzoo
+from tests.reference import conformance_input_sizes, count_params, meta_model
+from visionzoo.models.base import ClassifierModel, FeatureInfo
+
+ARCHS = visionzoo.list_models()
+HEAVY = {name for name in ARCHS if count_params(meta_model(name)) > 100e6}
+
+
+def _params(names):
+    return [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in names]
+
+
+def _small_kwargs(arch):
+    probe = meta_model(arch)
+    return {"img_size": conformance_input_sizes(probe)[0]} if probe.fixed_input_size else {}
+
+
+def _input(model, batch=2):
+    cfg = model.pretrained_cfg
+    if model.fixed_input_size:
+        size = model.config.img_size
+        height, width = (size, size) if isinstance(size, int) else size
+    else:
+        height, width = cfg.input_size[1:] if cfg is not None else (224, 224)
+    return torch.randn(batch, model.config.in_chans, height, width)
+
+
+@pytest.mark.parametrize("arch", _params(ARCHS))
+def test_classifier_interface(arch):
+    model = visionzoo.create_model(arch, **_small_kwargs(arch)).eval()
+    assert isinstance(model, ClassifierModel)
+    assert model.pretrained_cfg == visionzoo.get_pretrained_cfg(arch)
+    assert model.num_classes == model.pretrained_cfg.num_classes
+    assert all(torch.isfinite(p).all() for p in model.parameters()), "random init left non-finite values"
+    x = _input(model)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        pre_logits = model.forward_head(features, pre_logits=True)
+        logits = model(x)
+    assert pre_logits.shape == (2, model.num_features)
+    expected_out = model.num_classes or model.num_features
+    assert logits.shape == (2, expected_out)
+    assert torch.isfinite(logits).all()
+
+    model.reset_classifier(7)
+    assert isinstance(model.get_classifier(), nn.Linear) and model.get_classifier().out_features == 7
+    with torch.no_grad():
+        assert model(x).shape == (2, 7)
+    model.reset_classifier(0)
+    with torch.no_grad():
+        assert model(x).shape == (2, model.num_features)
+
+
+@pytest.mark.parametrize("arch", _params(ARCHS))
+def test_feature_info_and_features_only(arch):
+    extractor = visionzoo.create_model(arch, features_only=True, **_small_kwargs(arch)).eval()
+    base = extractor.model
+    assert all(isinstance(f, FeatureInfo) for f in base.feature_info)
+    reductions = [f.reduction for f in base.feature_info]
+    assert reductions == sorted(reductions)
+    module_names = dict(base.named_modules())
+    assert all(f.module in module_names for f in base.feature_info)
+    x = _input(base, batch=1)
+    with torch.no_grad():
+        maps = extractor(x)
+    assert len(maps) == len(extractor.feature_info)
+    for feature, info in zip(maps, extractor.feature_info, strict=True):
+        assert feature.shape[1] == info.channels
+        assert feature.shape[-2:] == (math.ceil(x.shape[-2] / info.reduction), math.ceil(x.shape[-1] / info.reduction))
+    with torch.no_grad():
+        last_two = base.forward_intermediates(x, indices=2, intermediates_only=True)
+        final, all_levels = base.forward_intermediates(x)
+    assert len(last_two) == 2 and len(all_levels) == len(base.feature_info)
+    torch.testing.assert_close(last_two[-1], all_levels[-1])
+
+
+@pytest.mark.parametrize("arch", _params(ARCHS))
+def test_training_step_with_drop_path(arch):
+    model = visionzoo.create_model(arch, drop_rate=0.1, drop_path_rate=0.1, num_classes=5, **_small_kwargs(arch))
+    model.train()
+    loss = model(_input(model)).logsumexp(dim=1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("arch", _params(ARCHS))
+def test_config_and_tags_agree(arch):
+    probe = meta_model(arch)
+    tags = [visionzoo.get_pretrained_cfg(n) for n in visionzoo.list_pretrained(f"{arch}.*")]
+    assert tags, f"{arch} has no pretrained tag"
+    for cfg in tags:
+        assert cfg.architecture == arch
+        if probe.fixed_input_size:
+            size = probe.config.img_size
+            assert tuple(cfg.input_size[1:]) == ((size, size) if isinstance(size, int) else tuple(size))
+    with pytest.raises(TypeError, match="no option 'not_an_option'"):
+        visionzoo.create_model(arch, not_an_option=1)
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHS if meta_model(a).supports_dynamic_img_size])
+def test_dynamic_img_size_runs_any_size(arch):
+    small = _small_kwargs(arch)
+    model = visionzoo.create_model(arch, dynamic_img_size=True, **small).eval()
+    height, width = small.get("img_size", (224, 224))
+    step = model.feature_info[-1].reduction
+    x = torch.randn(1, 3, height + step, width - step)
+    with torch.no_grad():
+        assert model(x).shape[0] == 1
