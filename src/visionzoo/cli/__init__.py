@@ -1,0 +1,1 @@
+"""The `visionzoo` command line: one module per command."""

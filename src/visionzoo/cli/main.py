@@ -1,0 +1,45 @@
+"""Entry point of the `visionzoo` command: dispatches to one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module under visionzoo.cli; each module has add_arguments(parser) and run(args) -> int
+COMMANDS = {
+    "models": "List architectures or pretrained tags with their parameter counts.",
+}
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="visionzoo", description="Image-classification models and their weights.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, summary in COMMANDS.items():
+        module = importlib.import_module(f"visionzoo.cli.{name}")
+        module.add_arguments(subparsers.add_parser(name, help=summary, description=summary))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..registry import UnknownModelError
+    from ..weights import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"visionzoo.cli.{args.command}")
+    try:
+        return module.run(args)
+    except (UserError, UnknownModelError, CheckpointError, FileNotFoundError, ValueError, TypeError) as error:
+        print(f"visionzoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
