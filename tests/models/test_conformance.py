@@ -96,3 +96,14 @@ def test_every_reference_tag_of_our_archs_is_registered():
     ours = set(PRETRAINED)
     for arch in ARCHS:
         assert {n for n in timm.list_pretrained(f"{arch}.*") if n.split(".")[0] == arch} <= ours
+
+
+def test_position_embedding_resampled_on_load_like_reference(tmp_path):
+    base = timm.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1)
+    randomise_(base)
+    checkpoint = tmp_path / "base.safetensors"
+    save_file(base.state_dict(), checkpoint)
+    reference = timm.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1, img_size=320, pretrained=True,
+                                  pretrained_cfg_overlay={"file": str(checkpoint)})
+    ours = visionzoo.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1, img_size=320, checkpoint_path=checkpoint)
+    assert max_relative_error(ours.pos_embed.detach(), reference.pos_embed.detach()) < 1e-6
