@@ -1,3 +1,3 @@
 """Model families. Importing this package registers every family's architectures."""
 
-from . import vit  # noqa: F401
+from . import byobnet, hiera, vit  # noqa: F401
