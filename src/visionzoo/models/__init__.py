@@ -2,5 +2,6 @@
 
 from . import (
     convnext,  # noqa: F401
+    resnet,  # noqa: F401
     vit,  # noqa: F401
 )
