@@ -33,7 +33,7 @@ class ConvNextConfig(ModelConfig):
     kernel_sizes: int | tuple[int, ...] = 7  # depthwise kernel, one for all stages or one per stage
     mlp_ratio: float = 4.0
     layer_scale_init: float | None = 1e-6  # None: no layer scale
-    stem: str = "patch"  # 'patch': one strided conv; 'overlap*': two 3x3 stride-2 convs (see ConvNextStem)
+    stem: str = "patch"  # 'patch': one strided conv; 'overlap*': two 3x3 stride-2 convs (see convnext_stem)
     patch_size: int = 4
     norm: str = "layernorm"  # 'layernorm', 'rmsnorm' or 'simplenorm' (see visionzoo.layers.norm)
     norm_eps: float = 1e-6

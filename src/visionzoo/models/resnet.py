@@ -38,7 +38,7 @@ class ResNetConfig(ModelConfig):
     base_width: int = 64  # bottleneck width per group, relative to 64 (ResNeXt's 'd')
     block_reduce_first: int = 1  # divides the width of each block's first conv
     # 'conv7': one 7x7 stride-2 conv of stem_width; 'deep': 3x3 convs of (w, w, 2w) for w = stem_width;
-    # 'deep_tiered': 3x3 convs of (3w/4, w, 2w). All are followed by BN, activation and a stride-2 max pool.
+    # 'deep_tiered': 3x3 convs of (3w/4, w, 2w). Each is followed by BN, activation and a stride-2 max pool.
     stem: str = "conv7"
     stem_width: int = 64
     replace_stem_pool: bool = False  # a strided 3x3 conv + BN + activation instead of the max pool
