@@ -55,3 +55,26 @@ def count_params(model: nn.Module) -> int:
 def meta_model(name: str, **kwargs) -> nn.Module:
     with torch.device("meta"):
         return visionzoo.create_model(name, **kwargs)
+
+
+def assert_matches_reference(ours: nn.Module, arch: str, reference_kwargs: dict, sizes: list[tuple[int, int]],
+                             tolerance: float = 1e-4, **intermediates_kwargs) -> None:
+    """Build the reference `arch` with `reference_kwargs`, randomise it and load its weights into `ours` strictly;
+    then compare logits and `forward_intermediates(**intermediates_kwargs)` in eval mode at each size.
+    """
+    import timm  # the reference is a test-only dependency; callers importorskip it
+
+    torch.manual_seed(0)
+    reference = timm.create_model(arch, **reference_kwargs).eval()
+    randomise_(reference)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval()
+    for height, width in sizes:
+        x = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            assert max_relative_error(ours(x), reference(x)) < tolerance, f"logits at {height}x{width}"
+            expected = reference.forward_intermediates(x, intermediates_only=True, **intermediates_kwargs)
+            actual = ours.forward_intermediates(x, intermediates_only=True, **intermediates_kwargs)
+        assert len(actual) == len(expected)
+        for level, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert max_relative_error(a, e) < tolerance, f"intermediate {level} at {height}x{width}"

@@ -1,3 +1,9 @@
 """Model families. Importing this package registers every family's architectures."""
 
-from . import byobnet, hiera, vit  # noqa: F401
+from . import (  # noqa: F401
+    byobnet,
+    convnext,
+    hiera,
+    resnet,
+    vit,
+)
