@@ -1,3 +1,6 @@
 """Model families. Importing this package registers every family's architectures."""
 
-from . import vit  # noqa: F401
+from . import (
+    mambaout,  # noqa: F401
+    vit,  # noqa: F401
+)
