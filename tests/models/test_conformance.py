@@ -76,6 +76,9 @@ def test_features_only_matches_reference(arch, tmp_path):
     x = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected, actual = reference(x), ours(x)
+    # The reference keeps a channels-last model's maps NHWC (its `output_fmt`); ours are always NCHW.
+    if getattr(reference, "output_fmt", "NCHW") == "NHWC":
+        expected = [e.permute(0, 3, 1, 2) for e in expected]
     assert len(actual) == len(expected)
     for level, (a, e) in enumerate(zip(actual, expected, strict=True)):
         assert max_relative_error(a, e) < TOLERANCE, f"feature level {level}"

@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     byobnet,
     convnext,
     hiera,
+    mambaout,
     resnet,
     vit,
 )
