@@ -46,6 +46,8 @@ def test_outputs_and_state_dict_match_reference(arch, tmp_path):
     ours = visionzoo.create_model(arch, checkpoint_path=checkpoint, **img_size).eval()
     # ours -> reference, strictly
     reference.load_state_dict(ours.state_dict(), strict=True)
+    assert ours.num_features == reference.num_features
+    assert ours.head_hidden_size == getattr(reference, "head_hidden_size", reference.num_features)
     assert {k: v.shape for k, v in ours.state_dict().items()} == \
         {k: v.shape for k, v in reference.state_dict().items()}
 

@@ -47,8 +47,8 @@ def test_classifier_interface(arch):
         features = model.forward_features(x)
         pre_logits = model.forward_head(features, pre_logits=True)
         logits = model(x)
-    assert pre_logits.shape == (2, model.num_features)
-    expected_out = model.num_classes or model.num_features
+    assert pre_logits.shape == (2, model.head_hidden_size)
+    expected_out = model.num_classes or model.head_hidden_size
     assert logits.shape == (2, expected_out)
     assert torch.isfinite(logits).all()
 
@@ -58,7 +58,7 @@ def test_classifier_interface(arch):
         assert model(x).shape == (2, 7)
     model.reset_classifier(0)
     with torch.no_grad():
-        assert model(x).shape == (2, model.num_features)
+        assert model(x).shape == (2, model.head_hidden_size)
 
 
 @pytest.mark.parametrize("arch", _params(ARCHS))

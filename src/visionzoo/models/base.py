@@ -54,7 +54,8 @@ class ClassifierModel(nn.Module):
 
     A family sets `feature_info`, `num_features` and `num_classes` in its constructor and implements
     `forward_features`, `forward_head`, `forward_intermediates`, `reset_classifier`, `get_classifier` and
-    `init_weights`. The class attributes declare what the family supports; the contract tests read them.
+    `init_weights`. `num_features` is the channel width of `forward_features`; a head with a hidden layer
+    also sets `head_hidden_size`. The class attributes declare what the family supports; the contract tests read them.
     """
 
     supports_dynamic_img_size: ClassVar[bool] = False
@@ -65,6 +66,15 @@ class ClassifierModel(nn.Module):
     num_classes: int
     num_features: int
     pretrained_cfg: PretrainedCfg | None = None
+
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of `forward_head(x, pre_logits=True)`: `num_features` unless the head has a hidden layer."""
+        return self.__dict__.get("_head_hidden_size", self.num_features)
+
+    @head_hidden_size.setter
+    def head_hidden_size(self, width: int) -> None:
+        self.__dict__["_head_hidden_size"] = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -186,8 +186,8 @@ class MambaOut(ClassifierModel):
             self.feature_info.append(FeatureInfo(cfg.dims[i], 4 * 2 ** i, f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
         self.head = MlpHead(cfg, cfg.dims[-1])
-        # The width of forward_head(pre_logits=True); forward_features gives cfg.dims[-1] channels.
-        self.num_features = self.head.num_features
+        self.num_features = cfg.dims[-1]
+        self.head_hidden_size = self.head.num_features
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -212,7 +212,7 @@ class MambaOut(ClassifierModel):
                 raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
             self.head.global_pool = global_pool
         self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.head.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image (B, C, H, W) -> final channels-last map (B, H/32, W/32, dims[-1])."""
