@@ -32,6 +32,12 @@ class FeatureInfo:
     module: str
 
 
+def check_choice(option: str, value: object, choices: Sequence[object]) -> None:
+    """Raise a ValueError naming the option and its valid values if `value` is not one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{option} must be one of {tuple(choices)}, got {value!r}")
+
+
 def resolve_feature_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
     """Absolute feature indices: None -> all, int n -> the last n, a sequence -> as given (negative from the end)."""
     if indices is None:
@@ -78,6 +84,21 @@ class ClassifierModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    # The classifier of most families: a `head` module with a string `global_pool` and a final linear `fc`.
+    # Families whose classifier is laid out otherwise override both methods.
+    global_pools: ClassVar[tuple[str, ...]] = ("avg", "max")
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
+        if global_pool is not None:
+            check_choice("global_pool", global_pool, self.global_pools)
+            self.head.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""

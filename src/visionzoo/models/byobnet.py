@@ -19,7 +19,7 @@ from ..layers.activations import make_activation
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("avg", "max")
 DOWNSAMPLES = ("avg", "conv1x1", "")
@@ -74,12 +74,9 @@ class ByobNetConfig(ModelConfig):
     global_pool: str = "avg"
 
     def __post_init__(self):
-        if self.downsample not in DOWNSAMPLES:
-            raise ValueError(f"downsample must be one of {DOWNSAMPLES}, got {self.downsample!r}")
-        if self.attn not in ATTENTIONS:
-            raise ValueError(f"attn must be one of {ATTENTIONS}, got {self.attn!r}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("downsample", self.downsample, DOWNSAMPLES)
+        check_choice("attn", self.attn, ATTENTIONS)
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
         if not self.stages:
             raise ValueError("a ByobNet needs at least one stage")
 
@@ -288,12 +285,12 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, pool: str, drop_rate: float):
         super().__init__()
-        self.pool = pool
+        self.global_pool = pool
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean((2, 3)) if self.pool == "avg" else x.amax((2, 3))
+        x = x.mean((2, 3)) if self.global_pool == "avg" else x.amax((2, 3))
         x = self.drop(x)
         return x if pre_logits else self.fc(x)
 
@@ -363,18 +360,6 @@ class ByobNet(ClassifierModel):
             if isinstance(module, ResidualBlock) and module.shortcut is not None:
                 last = [getattr(module, name) for name in module.body if isinstance(getattr(module, name), ConvNormAct)]
                 nn.init.zeros_(last[-1].bn.weight)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
-            self.head.pool = global_pool
-        self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.final_conv(self.stages(self.stem(x)))

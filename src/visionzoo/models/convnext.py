@@ -18,7 +18,7 @@ from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
 GLOBAL_POOLS = ("avg", "max")
@@ -50,12 +50,9 @@ class ConvNextConfig(ModelConfig):
             raise ValueError(f"depths {self.depths} and dims {self.dims} must have one entry per stage")
         if not isinstance(self.kernel_sizes, int) and len(self.kernel_sizes) != len(self.dims):
             raise ValueError(f"kernel_sizes {self.kernel_sizes} must be an int or have one entry per stage")
-        if self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
-        if self.norm not in NORM_NAMES:
-            raise ValueError(f"norm must be one of {NORM_NAMES}, got {self.norm!r}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("stem", self.stem, STEMS)
+        check_choice("norm", self.norm, NORM_NAMES)
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
         if self.head_norm_first and self.head_hidden_size:
             raise ValueError("head_hidden_size needs the pool -> norm head (head_norm_first=False)")
 
@@ -237,18 +234,6 @@ class ConvNext(ClassifierModel):
                 nn.init.zeros_(module.bias)
             elif hasattr(module, "reset_parameters") and not list(module.children()):
                 module.reset_parameters()
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the final linear with one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
-            self.head.global_pool = global_pool
-        self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm_pre(self.stages(self.stem(x)))

@@ -26,7 +26,7 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import LayerScale, layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("avg", "max")
 
@@ -67,8 +67,7 @@ class HieraConfig(ModelConfig):
             raise ValueError(f"q_pool must be below the number of stages ({len(self.depths)}), got {self.q_pool}")
         if not self.expand_proj and self.dim_mul != 2:
             raise ValueError("expand_proj=False doubles the width by concatenation, so it needs dim_mul=2")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
 
 
 def unroll(x: torch.Tensor, stride: tuple[int, int], levels: int) -> torch.Tensor:
@@ -178,13 +177,13 @@ class NormClassifierHead(nn.Module):
 
     def __init__(self, dim: int, num_classes: int, pool: str, drop_rate: float, norm_eps: float):
         super().__init__()
-        self.pool = pool
+        self.global_pool = pool
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=1) if self.pool == "avg" else x.amax(dim=1)
+        x = x.mean(dim=1) if self.global_pool == "avg" else x.amax(dim=1)
         x = self.drop(self.norm(x))
         return x if pre_logits else self.fc(x)
 
@@ -256,18 +255,6 @@ class Hiera(ClassifierModel):
             block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer))
         if isinstance(self.head.fc, nn.Linear):
             self.head.fc.weight.mul_(1e-3)
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
-            self.head.pool = global_pool
-        self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def _check_grid(self, height: int, width: int, grid: tuple[int, int]) -> None:
         img_size = _pair(self.config.img_size)

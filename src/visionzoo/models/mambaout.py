@@ -22,7 +22,7 @@ from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import LayerScale, layer_scale_or_identity
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "avg")
 DOWNSAMPLES = ("conv", "conv_nf")
@@ -52,12 +52,9 @@ class MambaOutConfig(ModelConfig):
     def __post_init__(self):
         if len(self.depths) != len(self.dims):
             raise ValueError(f"depths {self.depths} and dims {self.dims} must have one entry per stage")
-        if self.downsample not in DOWNSAMPLES:
-            raise ValueError(f"downsample must be one of {DOWNSAMPLES}, got {self.downsample!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("downsample", self.downsample, DOWNSAMPLES)
+        check_choice("head", self.head, HEADS)
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
 
 
 def _conv_channels_last(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -172,6 +169,7 @@ class MambaOut(ClassifierModel):
     """MambaOut: stem, four stages of gated CNN blocks with conv downsampling, and an MLP head."""
 
     default_out_indices = (0, 1, 2, 3)
+    global_pools = GLOBAL_POOLS
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()
@@ -201,18 +199,6 @@ class MambaOut(ClassifierModel):
                 module.reset_parameters()
             elif isinstance(module, LayerScale):
                 module.reset_parameters()
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with a new one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
-            self.head.global_pool = global_pool
-        self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image (B, C, H, W) -> final channels-last map (B, H/32, W/32, dims[-1])."""

@@ -20,7 +20,7 @@ from ..layers.activations import make_activation
 from ..layers.conv_norm_act import make_conv2d
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("conv7", "deep", "deep_tiered")
@@ -49,16 +49,13 @@ class ResNetConfig(ModelConfig):
     zero_init_last: bool = True  # init_weights zeroes each block's last BN scale: blocks start as identities
 
     def __post_init__(self):
-        if self.block not in BLOCKS:
-            raise ValueError(f"block must be one of {BLOCKS}, got {self.block!r}")
+        check_choice("block", self.block, BLOCKS)
         if len(self.depths) != len(self.channels):
             raise ValueError(f"depths {self.depths} and channels {self.channels} must have one entry per stage")
         if self.block == "basic" and (self.cardinality != 1 or self.base_width != 64):
             raise ValueError("basic blocks have no groups: cardinality must be 1 and base_width 64")
-        if self.stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}, got {self.stem!r}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("stem", self.stem, STEMS)
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
 
     @property
     def expansion(self) -> int:
@@ -221,8 +218,7 @@ class ResNet(ClassifierModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace `fc` with a new one for `num_classes` (0: none); optionally change the pooling."""
         if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
+            check_choice("global_pool", global_pool, GLOBAL_POOLS)
             self.global_pool = global_pool
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()

@@ -20,7 +20,7 @@ from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
 from ..registry import register_family
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "token", "avg", "map")
 
@@ -47,8 +47,7 @@ class VitConfig(ModelConfig):
     dynamic_img_size: bool = False  # resample the position embedding to every input size
 
     def __post_init__(self):
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
         if self.global_pool == "token" and not self.class_token:
             raise ValueError("global_pool='token' needs class_token=True")
 
@@ -134,8 +133,7 @@ class VisionTransformer(ClassifierModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
         if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
+            check_choice("global_pool", global_pool, GLOBAL_POOLS)
             if global_pool == "map" and self.attn_pool is None:
                 raise ValueError("attention pooling cannot be added to a trained model; create it with global_pool='map'")
             if global_pool == "token" and self.cls_token is None:
