@@ -1,3 +1,3 @@
 """Model families. Importing this package registers every family's architectures."""
 
-from . import vit  # noqa: F401
+from . import mobile, vit  # noqa: F401
