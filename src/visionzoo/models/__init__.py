@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     convnext,
     hiera,
     mambaout,
+    mobile,
     resnet,
     vit,
 )

@@ -1,0 +1,286 @@
+"""The mobile-net model: stem, the built stages, and an EfficientNet or MobileNetV3 head; and the variants.
+
+Every variant is data: a `MobileNetConfig` whose `stages` is the table of its paper, one row per line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ...layers.activations import make_activation
+from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
+from ...layers.layer_scale import LayerScale
+from ...layers.multi_query_attention import MultiQueryAttention2d
+from ...registry import register_family
+from ..base import ClassifierModel, resolve_feature_indices
+from .builder import STEM_STRIDE, build_stages
+from .config import GLOBAL_POOLS, MobileNetConfig
+
+
+class MobileNet(ClassifierModel):
+    """MobileNetV1/V3/V4, EfficientNet and MobileNet-EdgeTPU-v2: conv stem, stages of blocks, head, classifier.
+
+    Feature levels are the stem (where the first stage downsamples) and every stage output before the
+    resolution halves, plus the last stage: strides 2, 4, 8, 16, 32.
+    """
+
+    def __init__(self, cfg: MobileNetConfig):
+        super().__init__()
+        self.config = cfg
+        self.num_classes = cfg.num_classes
+        self.global_pool = cfg.global_pool
+        stem_chs = cfg.stem_width
+        self.conv_stem = make_conv2d(cfg.in_chans, stem_chs, cfg.stem_kernel, STEM_STRIDE)
+        self.bn1 = BatchNormAct2d(stem_chs, cfg.act)
+        self.blocks, self.feature_info, final_chs = build_stages(cfg, stem_chs)
+        # how many stages have run when each feature level is ready (0: the stem)
+        self._level_ends = [0 if f.module == "bn1" else int(f.module.split(".")[1]) + 1 for f in self.feature_info]
+
+        self.pool_first = cfg.head_type == "mobilenetv3"
+        if self.pool_first:
+            # pooled first, so the wide 1x1 conv costs next to nothing; V4 normalises it, V3 has a bias
+            self.conv_head = make_conv2d(final_chs, cfg.head_chs, 1, bias=not cfg.head_norm)
+            self.norm_head = BatchNormAct2d(cfg.head_chs, cfg.act) if cfg.head_norm else nn.Identity()
+            self.act2 = nn.Identity() if cfg.head_norm else make_activation(cfg.act, inplace=True)
+            self.num_features = cfg.head_chs
+        elif cfg.head_chs:
+            self.conv_head = make_conv2d(final_chs, cfg.head_chs, 1)
+            self.bn2 = BatchNormAct2d(cfg.head_chs, cfg.act)
+            self.num_features = cfg.head_chs
+        else:
+            self.conv_head = nn.Identity()
+            self.bn2 = nn.Identity()
+            self.num_features = final_chs
+        self.head_drop = nn.Dropout(cfg.drop_rate)
+        self.classifier = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """TF-style init of the papers: conv weights normal with fan-out variance, BN at identity."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels // module.groups
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.out_features)
+                nn.init.uniform_(module.weight, -bound, bound)
+                nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, (MultiQueryAttention2d, LayerScale)):
+                module.reset_parameters()
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with one for `num_classes` (0: none); optionally change the pooling."""
+        if global_pool is not None:
+            if global_pool not in GLOBAL_POOLS:
+                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn1(self.conv_stem(x))
+
+    def _head_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of the head that runs before pooling (EfficientNet's 1x1 conv; none for MobileNetV3)."""
+        return x if self.pool_first else self.bn2(self.conv_head(x))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._head_conv(self.blocks(self._stem(x)))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=True) if self.global_pool == "avg" else x.amax((2, 3), keepdim=True)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self._pool(x)
+        if self.pool_first:
+            x = self.act2(self.norm_head(self.conv_head(x)))
+        x = self.head_drop(x.flatten(1))
+        return x if pre_logits else self.classifier(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False):
+        """Feature maps at `indices` of `feature_info` (None: all; int n: the last n), in stride order.
+
+        Returns the list if `intermediates_only`, else (forward_features output, list). With `stop_early` the
+        stages after the last requested level are skipped. `norm` has no effect: these nets have no final norm.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take = {self._level_ends[i] for i in resolve_feature_indices(len(self.feature_info), indices)}
+        last = max(take) if stop_early else len(self.blocks)
+        x = self._stem(x)
+        intermediates = [x] if 0 in take else []
+        for ran, stage in enumerate(self.blocks[:last], start=1):
+            x = stage(x)
+            if ran in take:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return (self._head_conv(x) if last == len(self.blocks) else x), intermediates
+
+
+# Settings shared within a generation; the stage tables below are each paper's, row for row.
+_V1 = dict(stem_chs=32, act="relu6", head_chs=0)
+_V3 = dict(stem_chs=16, act="hard_swish", se_gate="hard_sigmoid", se_act="relu", se_from_expanded=True,
+           se_divisor=8, head_type="mobilenetv3", head_chs=1280)
+_V4 = dict(head_type="mobilenetv3", head_chs=1280, head_norm=True)
+_HYBRID = dict(_V4, layer_scale_init=1e-5)
+
+# MobileNetV1 (Howard et al. 2017, Table 1), as separable-conv stages.
+MOBILENETV1 = (
+    ("dsa_r1_k3_s1_c64",),
+    ("dsa_r2_k3_s2_c128",),
+    ("dsa_r2_k3_s2_c256",),
+    ("dsa_r6_k3_s2_c512",),
+    ("dsa_r2_k3_s2_c1024",),
+)
+
+# MobileNetV3-Large (Howard et al. 2019, Table 1); the early stages keep relu.
+MOBILENETV3_LARGE = (
+    ("ds_r1_k3_s1_c16_nre",),
+    ("ir_r1_k3_s2_e4_c24_nre", "ir_r1_k3_s1_e3_c24_nre"),
+    ("ir_r3_k5_s2_e3_c40_se0.25_nre",),
+    ("ir_r1_k3_s2_e6_c80", "ir_r1_k3_s1_e2.5_c80", "ir_r2_k3_s1_e2.3_c80"),
+    ("ir_r2_k3_s1_e6_c112_se0.25",),
+    ("ir_r3_k5_s2_e6_c160_se0.25",),
+    ("cn_r1_k1_s1_c960",),
+)
+
+# EfficientNet-B0 (Tan & Le 2019, Table 1); the Lite versions drop squeeze-excite.
+EFFICIENTNET_B0 = (
+    ("ds_r1_k3_s1_c16_se0.25",),
+    ("ir_r2_k3_s2_e6_c24_se0.25",),
+    ("ir_r2_k5_s2_e6_c40_se0.25",),
+    ("ir_r3_k3_s2_e6_c80_se0.25",),
+    ("ir_r3_k5_s1_e6_c112_se0.25",),
+    ("ir_r4_k5_s2_e6_c192_se0.25",),
+    ("ir_r1_k3_s1_e6_c320_se0.25",),
+)
+EFFICIENTNET_LITE0 = tuple(tuple(row.replace("_se0.25", "") for row in stage) for stage in EFFICIENTNET_B0)
+
+# MobileNet-EdgeTPU-v2-M (Akin et al. 2022): fused (er) blocks early, group convs of 64 channels.
+MOBILENET_EDGETPU_V2_M = (
+    ("cn_r1_k1_s1_c32",),
+    ("er_r1_k3_s2_e8_c64", "er_r1_k3_s1_e4_g64_c64"),
+    ("er_r1_k3_s2_e8_c80", "er_r1_k3_s1_e4_g64_c80", "er_r1_k3_s1_e4_c80", "er_r1_k3_s1_e4_g64_c80"),
+    ("er_r1_k3_s2_e8_c160", "ir_r3_k3_s1_e4_c160"),
+    ("ir_r1_k3_s1_e8_c192", "ir_r3_k3_s1_e4_c192"),
+    ("ir_r1_k3_s2_e8_c240", "ir_r3_k3_s1_e4_c240"),
+    ("ir_r1_k3_s1_e8_c320",),
+)
+
+# MobileNetV4 (Qin et al. 2024, appendix tables). uib rows: a = dw before the expansion, k = dw after it
+# (ExtraDW: both; IB: k only; ConvNeXt-like: a only; FFN: neither).
+MOBILENETV4_CONV_SMALL = (
+    ("cn_r1_k3_s2_c32", "cn_r1_k1_s1_c32"),
+    ("cn_r1_k3_s2_c96", "cn_r1_k1_s1_c64"),
+    ("uib_r1_a5_k5_s2_e3_c96", "uib_r4_k3_s1_e2_c96", "uib_r1_a3_k0_s1_e4_c96"),
+    ("uib_r1_a3_k3_s2_e6_c128", "uib_r1_a5_k5_s1_e4_c128", "uib_r1_k5_s1_e4_c128", "uib_r1_k5_s1_e3_c128",
+     "uib_r2_k3_s1_e4_c128"),
+    ("cn_r1_k1_s1_c960",),
+)
+MOBILENETV4_CONV_MEDIUM = (
+    ("er_r1_k3_s2_e4_c48",),
+    ("uib_r1_a3_k5_s2_e4_c80", "uib_r1_a3_k3_s1_e2_c80"),
+    ("uib_r1_a3_k5_s2_e6_c160", "uib_r2_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160", "uib_r1_a3_k3_s1_e4_c160",
+     "uib_r1_a3_k0_s1_e4_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k0_s1_e4_c160"),
+    ("uib_r1_a5_k5_s2_e6_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_a3_k5_s1_e4_c256", "uib_r1_k0_s1_e4_c256",
+     "uib_r1_a3_k0_s1_e4_c256", "uib_r1_a3_k5_s1_e2_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_k0_s1_e4_c256",
+     "uib_r1_a5_k0_s1_e2_c256"),
+    ("cn_r1_k1_s1_c960",),
+)
+MOBILENETV4_CONV_LARGE = (
+    ("er_r1_k3_s2_e4_c48",),
+    ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r5_a5_k3_s1_e4_c192",
+     "uib_r1_a3_k0_s1_e4_c192"),
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
+     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512", "uib_r3_a5_k0_s1_e4_c512"),
+    ("cn_r1_k1_s1_c960",),
+)
+# Hybrids: mqa blocks interleaved in the last two stages; at stride 16 keys/values are downsampled by 2.
+MOBILENETV4_HYBRID_MEDIUM = (
+    ("er_r1_k3_s2_e4_c48",),
+    ("uib_r1_a3_k5_s2_e4_c80", "uib_r1_a3_k3_s1_e2_c80"),
+    ("uib_r1_a3_k5_s2_e6_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160",
+     "mqa_r1_k3_s1_h4_d64_v2_c160", "uib_r1_a3_k3_s1_e4_c160",
+     "mqa_r1_k3_s1_h4_d64_v2_c160", "uib_r1_a3_k0_s1_e4_c160",
+     "mqa_r1_k3_s1_h4_d64_v2_c160", "uib_r1_a3_k3_s1_e4_c160",
+     "mqa_r1_k3_s1_h4_d64_v2_c160", "uib_r1_a3_k0_s1_e4_c160"),
+    ("uib_r1_a5_k5_s2_e6_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_a3_k5_s1_e4_c256", "uib_r1_k0_s1_e2_c256",
+     "uib_r1_a3_k5_s1_e2_c256", "uib_r1_k0_s1_e2_c256", "uib_r1_k0_s1_e4_c256",
+     "mqa_r1_k3_s1_h4_d64_c256", "uib_r1_a3_k0_s1_e4_c256",
+     "mqa_r1_k3_s1_h4_d64_c256", "uib_r1_a5_k5_s1_e4_c256",
+     "mqa_r1_k3_s1_h4_d64_c256", "uib_r1_a5_k0_s1_e4_c256",
+     "mqa_r1_k3_s1_h4_d64_c256", "uib_r1_a5_k0_s1_e4_c256"),
+    ("cn_r1_k1_s1_c960",),
+)
+MOBILENETV4_HYBRID_LARGE = (
+    ("er_r1_k3_s2_e4_c48",),
+    ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r2_a5_k3_s1_e4_c192",
+     "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
+     "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
+     "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
+     "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a3_k0_s1_e4_c192"),
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
+     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
+     "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
+     "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
+     "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
+     "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512"),
+    ("cn_r1_k1_s1_c960",),
+)
+
+# A tiny net for tests: every block type of EfficientNet in five stages.
+TEST_EFFICIENTNET = (
+    ("cn_r1_k3_s1_c16_skip",),
+    ("er_r1_k3_s2_e4_c24",),
+    ("er_r1_k3_s2_e4_c32",),
+    ("ir_r1_k3_s2_e4_c48_se0.25",),
+    ("ir_r1_k3_s2_e4_c64_se0.25",),
+)
+
+VARIANTS = {
+    "mobilenetv4_conv_small": MobileNetConfig(stages=MOBILENETV4_CONV_SMALL, stem_chs=32, **_V4),
+    "mobilenetv4_conv_small_050": MobileNetConfig(
+        stages=MOBILENETV4_CONV_SMALL, stem_chs=32, width_multiplier=0.5, fix_stem=True, **_V4),
+    "mobilenetv4_conv_medium": MobileNetConfig(stages=MOBILENETV4_CONV_MEDIUM, stem_chs=32, **_V4),
+    "mobilenetv4_conv_blur_medium": MobileNetConfig(
+        stages=MOBILENETV4_CONV_MEDIUM, stem_chs=32, anti_alias="blur_zero_pad", **_V4),
+    "mobilenetv4_conv_large": MobileNetConfig(stages=MOBILENETV4_CONV_LARGE, stem_chs=24, **_V4),
+    "mobilenetv4_conv_aa_large": MobileNetConfig(
+        stages=MOBILENETV4_CONV_LARGE, stem_chs=24, anti_alias="avg", **_V4),
+    "mobilenetv4_hybrid_medium": MobileNetConfig(stages=MOBILENETV4_HYBRID_MEDIUM, stem_chs=32, **_HYBRID),
+    "mobilenetv4_hybrid_large": MobileNetConfig(
+        stages=MOBILENETV4_HYBRID_LARGE, stem_chs=24, act="gelu", **_HYBRID),
+    "mobilenetv3_large_100": MobileNetConfig(stages=MOBILENETV3_LARGE, **_V3),
+    "mobilenetv3_large_150d": MobileNetConfig(
+        stages=MOBILENETV3_LARGE, width_multiplier=1.5, depth_multiplier=1.2, **_V3),
+    "mobilenetv1_100": MobileNetConfig(stages=MOBILENETV1, **_V1),
+    "mobilenetv1_100h": MobileNetConfig(stages=MOBILENETV1, **dict(_V1, head_chs=1024)),
+    "mobilenetv1_125": MobileNetConfig(stages=MOBILENETV1, width_multiplier=1.25, **_V1),
+    "efficientnet_b0": MobileNetConfig(stages=EFFICIENTNET_B0, act="swish"),
+    "efficientnet_b1": MobileNetConfig(stages=EFFICIENTNET_B0, act="swish", depth_multiplier=1.1),
+    "efficientnet_lite0": MobileNetConfig(stages=EFFICIENTNET_LITE0, act="relu6", fix_stem=True),
+    "mobilenet_edgetpu_v2_m": MobileNetConfig(stages=MOBILENET_EDGETPU_V2_M, stem_chs=64, stem_kernel=5,
+                                              head_chs=1344),
+    "test_efficientnet": MobileNetConfig(stages=TEST_EFFICIENTNET, stem_chs=24, act="silu", head_chs=256,
+                                         channel_round_limit=0.0),
+}
+
+register_family("mobile", MobileNet, VARIANTS)
