@@ -16,7 +16,7 @@ from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
 from ...registry import register_family
-from ..base import ClassifierModel, resolve_feature_indices
+from ..base import ClassifierModel, check_choice, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
 from .config import GLOBAL_POOLS, MobileNetConfig
 
@@ -46,7 +46,8 @@ class MobileNet(ClassifierModel):
             self.conv_head = make_conv2d(final_chs, cfg.head_chs, 1, bias=not cfg.head_norm)
             self.norm_head = BatchNormAct2d(cfg.head_chs, cfg.act) if cfg.head_norm else nn.Identity()
             self.act2 = nn.Identity() if cfg.head_norm else make_activation(cfg.act, inplace=True)
-            self.num_features = cfg.head_chs
+            self.num_features = final_chs  # forward_features' width; the 1x1 conv is part of the head
+            self.head_hidden_size = cfg.head_chs
         elif cfg.head_chs:
             self.conv_head = make_conv2d(final_chs, cfg.head_chs, 1)
             self.bn2 = BatchNormAct2d(cfg.head_chs, cfg.act)
@@ -56,7 +57,7 @@ class MobileNet(ClassifierModel):
             self.bn2 = nn.Identity()
             self.num_features = final_chs
         self.head_drop = nn.Dropout(cfg.drop_rate)
-        self.classifier = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.classifier = nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -84,11 +85,10 @@ class MobileNet(ClassifierModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier with one for `num_classes` (0: none); optionally change the pooling."""
         if global_pool is not None:
-            if global_pool not in GLOBAL_POOLS:
-                raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
+            check_choice("global_pool", global_pool, GLOBAL_POOLS)
             self.global_pool = global_pool
         self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn1(self.conv_stem(x))
