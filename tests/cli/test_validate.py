@@ -146,3 +146,23 @@ def test_images_of_other_modes_and_a_labels_file(capsys, tmp_path, checkpoint):
                                tmp_path / "flat", "--labels", tmp_path / "labels.txt", "--workers", 0)
     assert code == 0, err
     assert " on 4 images, " in out
+
+
+def test_each_size_takes_the_crop_its_published_figure_was_measured_with():
+    from types import SimpleNamespace
+
+    from visionzoo.cli.validate import _sizes, data_config_for_size
+    from visionzoo.pretrained_cfg import all_pretrained_cfgs
+
+    cfg = next(c for c in all_pretrained_cfgs()["mobilenetv4_conv_small"] if c.tag == "e2400_r224_in1k")
+    model = SimpleNamespace(pretrained_cfg=cfg, fixed_input_size=False)
+    reported = {r.img_size: r for r in cfg.results}
+    assert data_config_for_size(model, 224, None, reported).crop_pct == 0.875
+    assert data_config_for_size(model, 256, None, reported).crop_pct == 0.95
+    assert data_config_for_size(model, 256, None, {}).crop_pct == 0.95  # the tag's test size and crop
+    assert data_config_for_size(model, 288, None, reported).crop_pct == 0.875
+    assert data_config_for_size(model, 256, 1.0, reported).crop_pct == 1.0
+    args = SimpleNamespace(img_size=None, use_test_size=False)
+    assert _sizes(model, args) == [224]
+    assert _sizes(model, SimpleNamespace(img_size=None, use_test_size=True)) == [256]
+    assert _sizes(model, SimpleNamespace(img_size=[256, 224, 256], use_test_size=False)) == [256, 224]

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import skimage.data
 import timm.data
 import torch
 from PIL import Image
@@ -15,8 +16,7 @@ from visionzoo.data import DataConfig, create_transform, normalize_batch, resolv
 from visionzoo.data.config import INTERPOLATIONS
 from visionzoo.pretrained_cfg import all_pretrained_cfgs
 
-skimage_data = pytest.importorskip("skimage.data")
-PHOTOS = os.path.dirname(skimage_data.__file__)
+PHOTOS = os.path.dirname(skimage.data.__file__)
 
 
 def _synthetic(mode: str, size: tuple[int, int], seed: int = 0) -> Image.Image:

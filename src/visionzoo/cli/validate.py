@@ -225,15 +225,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace, context) -> int:
+    from .. import create_model
     from ..data import create_dataset, create_loader, create_transform
     from ..data.loader import default_workers, subset_indices
     from ..evaluation import evaluate
 
     device = resolve_device(args.device, context.local_rank)
-    base_model = load_model(args)
-    dataset = create_dataset(args.data, num_classes=base_model.num_classes, labels_file=args.labels)
+    with torch.device("meta"):  # the architecture's classes, cfg and size rules, without reading weights
+        blueprint = create_model(args.model)
+    dataset = create_dataset(args.data, num_classes=blueprint.num_classes, labels_file=args.labels)
     indices = subset_indices(len(dataset), args.limit)
-    reported = _reported_results(base_model, args)
+    reported = _reported_results(blueprint, args)
     workers = default_workers(context.world_size) if args.workers is None else args.workers
 
     def fail_strict(index: int, error: str) -> None:
@@ -241,14 +243,18 @@ def _validate(args: argparse.Namespace, context) -> int:
             raise UserError(f"unreadable image {dataset.name(index)}: {error} (without --strict it is skipped)")
 
     rows, bad_images = [], {}
-    for size in _sizes(base_model, args):
-        model = base_model
-        if getattr(base_model, "fixed_input_size", False) and base_model.config.img_size not in (size, (size, size)):
-            model = load_model(args, img_size=size)
+    built_size, model = None, None
+    for size in _sizes(blueprint, args):
+        # A fixed-size model (ViT) is rebuilt for each size it is evaluated at; any other is loaded once.
+        fixed = getattr(blueprint, "fixed_input_size", False)
+        wanted = size if fixed and blueprint.config.img_size not in (size, (size, size)) else None
+        if model is None or wanted != built_size:
+            model = None  # free the previous size's weights before reading the next
+            model = load_model(args, img_size=wanted).to(device)
+            if args.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            built_size = wanted
         config = data_config_for_size(model, size, args.crop_pct, reported)
-        model = model.to(device)
-        if args.channels_last:
-            model = model.to(memory_format=torch.channels_last)
         check_input_size(model, size, device, args.model)
         loader = create_loader(dataset.with_transform(create_transform(config, normalize=False)), args.batch_size,
                                workers, indices, context.rank, context.world_size,
@@ -271,8 +277,6 @@ def _validate(args: argparse.Namespace, context) -> int:
         rows.append(row)
         if context.is_main:
             print(format_row(row), flush=True)
-        if model is not base_model:
-            del model
     bad_list = [bad_images[i] for i in sorted(bad_images)]
     if context.is_main:
         if bad_list:
