@@ -47,7 +47,8 @@ def test_text_output_matches_the_model(capsys, tmp_path, checkpoint):
 
 def test_bad_images_are_one_line_errors(capsys, tmp_path, checkpoint):
     (tmp_path / "empty.jpg").write_bytes(b"")
-    for path, message in ((tmp_path / "missing.png", "does not exist"), (tmp_path / "empty.jpg", "cannot read image")):
+    cases = ((tmp_path / "missing.png", "does not exist"), (tmp_path / "empty.jpg", "cannot read image"))
+    for path, message in cases:
         assert main(["predict", str(path), "--model", "test_vit", "--checkpoint", str(checkpoint)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("visionzoo predict: error: ") and message in err

@@ -86,7 +86,8 @@ def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
                                "--strict", "--workers", 0)
     assert code == 2 and out == ""
     last = err.splitlines()[-1]  # after the progress lines
-    assert last.startswith("visionzoo validate: error: unreadable image ") and "without --strict it is skipped" in last
+    assert last.startswith("visionzoo validate: error: unreadable image ")
+    assert last.endswith("(without --strict it is skipped)")
 
 
 @pytest.mark.parametrize("make_data,message", [
@@ -108,6 +109,9 @@ def test_a_size_the_model_cannot_take_is_a_one_line_error(capsys, checkpoint, va
                              "--img-size", 150, "--workers", 0)
     assert code == 2 and err.count("\n") == 1
     assert "test_vit takes input sizes that are multiples of 16, not 150; try --img-size 160 or 144" in err
+    code, _, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data", val_folder,
+                             "--img-size", 8, "--workers", 0)
+    assert code == 2 and "test_vit needs inputs of at least 16 pixels (its total stride), not 8" in err
 
 
 def test_results_file_must_be_json_or_csv(capsys, checkpoint, val_folder):
@@ -166,3 +170,38 @@ def test_each_size_takes_the_crop_its_published_figure_was_measured_with():
     assert _sizes(model, args) == [224]
     assert _sizes(model, SimpleNamespace(img_size=None, use_test_size=True)) == [256]
     assert _sizes(model, SimpleNamespace(img_size=[256, 224, 256], use_test_size=False)) == [256, 224]
+
+
+def test_progress_is_a_bar_on_a_terminal(monkeypatch):
+    import io
+
+    from visionzoo.cli.validate import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = Progress(10, "test_vit @ 160", enabled=True)
+    progress.update(4, 2, 1)
+    progress.bar.refresh()
+    progress.close()
+    assert "test_vit @ 160:  50%" in terminal.getvalue() and "5/10" in terminal.getvalue()
+    assert "top1 50.00" in terminal.getvalue() and "img/s" in terminal.getvalue()
+
+
+def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
+    from visionzoo.cli.main import UserError
+    from visionzoo.cli.validate import check_forward
+
+    class Picky(torch.nn.Module):
+        def forward(self, x):
+            if x.shape[-1] % 3:
+                raise RuntimeError("sizes must be multiples of 3\n(a long traceback-like tail)")
+            return x
+
+    check_forward(Picky(), 9, torch.device("cpu"), "picky")
+    with pytest.raises(UserError, match=r"^picky cannot take 10x10 inputs \(sizes must be multiples of 3\); "
+                                        r"choose another --img-size$"):
+        check_forward(Picky(), 10, torch.device("cpu"), "picky")

@@ -49,7 +49,8 @@ def test_folder_names_other_than_synsets(tmp_path):
 def test_labels_file_with_indices_and_synsets(tmp_path):
     for i in range(3):
         write_image(tmp_path / "flat" / f"{i}.jpg", seed=i)
-    (tmp_path / "flat" / "labels.csv").write_text("filename,label\n0.jpg,5\n# a comment\n\n1.jpg,n02123045\n2.jpg, 7\n")
+    labels = "filename,label\n0.jpg,5\n# a comment\n\n1.jpg,n02123045\n2.jpg, 7\n"
+    (tmp_path / "flat" / "labels.csv").write_text(labels)
     dataset = create_dataset(tmp_path / "flat")
     assert (dataset.files, dataset.labels) == (["0.jpg", "1.jpg", "2.jpg"], [5, 281, 7])
     # the labels file itself, or --labels elsewhere, name the same data

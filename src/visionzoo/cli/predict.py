@@ -39,7 +39,8 @@ def read_image(path: str):
     except FileNotFoundError:
         raise UserError(f"image {path} does not exist") from None
     except Exception as error:  # any decoder failure: name the file and the reason in one line
-        raise UserError(f"cannot read image {path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"cannot read image {path}: {reason}") from None
 
 
 @torch.inference_mode()

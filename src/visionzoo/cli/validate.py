@@ -43,11 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", metavar="FILE", help="'filename,label' lines for a flat folder of images")
     parser.add_argument("--img-size", type=_positive_int, nargs="+", metavar="N",
                         help="input sizes to evaluate at, one result each (default: the tag's)")
-    parser.add_argument("--crop-pct", type=float, help="fraction of the resized image kept by the centre crop")
+    parser.add_argument("--crop-pct", type=float, metavar="F",
+                        help="fraction of the resized image kept by the centre crop (default: the tag's)")
     parser.add_argument("--use-test-size", action="store_true",
                         help="without --img-size: the tag's test_input_size (and test_crop_pct) where it has one")
-    parser.add_argument("--batch-size", type=_positive_int, default=64)
-    parser.add_argument("--workers", type=int, default=None, help="decoding processes per rank (default: CPUs, <= 8)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64, metavar="N")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="decoding processes per rank (default: the CPUs, shared by the ranks, at most 8)")
     parser.add_argument("--amp", choices=("bf16", "fp16"), help="autocast the forward pass to this dtype")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate N images spread over the data")
@@ -81,14 +83,21 @@ def data_config_for_size(model: nn.Module, size: int, crop_pct: float | None, re
     return resolve_data_config(model, img_size=size, crop_pct=crop_pct, interpolation=interpolation)
 
 
-def check_input_size(model: nn.Module, size: int, device: torch.device, name: str) -> None:
-    """Raise UserError unless `model` takes size x size inputs (its stride divides a fixed-size model's input;
-    one forward pass at that size works)."""
+def check_size_rules(model: nn.Module, size: int, name: str) -> None:
+    """Raise UserError for a size below the model's total stride, or not a multiple of it for a fixed-size
+    model (ViT patches). Reads only the architecture: `model` may live on the meta device."""
     stride = model.feature_info[-1].reduction if getattr(model, "feature_info", None) else 1
+    if size < stride:  # the last feature map would be under one pixel: the model would see padding only
+        raise UserError(f"{name} needs inputs of at least {stride} pixels (its total stride), not {size}; "
+                        "choose a larger --img-size")
     if getattr(model, "fixed_input_size", False) and size % stride:
         lower, upper = size // stride * stride, (size // stride + 1) * stride
         raise UserError(f"{name} takes input sizes that are multiples of {stride}, not {size}; "
                         f"try --img-size {upper}" + (f" or {lower}" if lower else ""))
+
+
+def check_forward(model: nn.Module, size: int, device: torch.device, name: str) -> None:
+    """Raise UserError unless one forward pass of a size x size input works."""
     in_chans = getattr(getattr(model, "config", None), "in_chans", 3)
     try:
         with torch.inference_mode():
@@ -244,7 +253,10 @@ def _validate(args: argparse.Namespace, context) -> int:
 
     rows, bad_images = [], {}
     built_size, model = None, None
-    for size in _sizes(blueprint, args):
+    sizes = _sizes(blueprint, args)
+    for size in sizes:  # before reading any weights
+        check_size_rules(blueprint, size, args.model)
+    for size in sizes:
         # A fixed-size model (ViT) is rebuilt for each size it is evaluated at; any other is loaded once.
         fixed = getattr(blueprint, "fixed_input_size", False)
         wanted = size if fixed and blueprint.config.img_size not in (size, (size, size)) else None
@@ -255,7 +267,7 @@ def _validate(args: argparse.Namespace, context) -> int:
                 model = model.to(memory_format=torch.channels_last)
             built_size = wanted
         config = data_config_for_size(model, size, args.crop_pct, reported)
-        check_input_size(model, size, device, args.model)
+        check_forward(model, size, device, args.model)
         loader = create_loader(dataset.with_transform(create_transform(config, normalize=False)), args.batch_size,
                                workers, indices, context.rank, context.world_size,
                                pin_memory=device.type == "cuda")

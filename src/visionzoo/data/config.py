@@ -49,7 +49,8 @@ class DataConfig:
             raise ValueError(f"crop_pct must be in (0, 4], got {self.crop_pct}")
         channels = self.input_size[0]
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean and std need {channels} values (one per channel), got {self.mean} and {self.std}")
+            raise ValueError(f"mean and std need {channels} values (one per channel), "
+                             f"got {self.mean} and {self.std}")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
 

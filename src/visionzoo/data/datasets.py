@@ -194,8 +194,8 @@ def labelled_files(root: str | os.PathLike, labels_file: str | os.PathLike, num_
     return FileListDataset(root, files, labels, transform)
 
 
-def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES, labels_file: str | os.PathLike | None = None,
-                   transform: Callable | None = None) -> ImageDataset:
+def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
+                   labels_file: str | os.PathLike | None = None, transform: Callable | None = None) -> ImageDataset:
     """The labelled dataset at `path`, recognised by its layout.
 
     - a folder of class folders (ImageFolder);

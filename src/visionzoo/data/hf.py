@@ -43,7 +43,8 @@ def _require_pyarrow():
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise DataError("reading Hugging Face datasets / parquet needs pyarrow: pip install 'visionzoo[hf]'") from None
+        raise DataError("reading Hugging Face datasets or parquet needs pyarrow: "
+                        "pip install 'visionzoo[hf]'") from None
 
 
 class ArrowShard:
