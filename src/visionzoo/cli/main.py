@@ -9,6 +9,8 @@ import sys
 # command name -> module under visionzoo.cli; each module has add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "models": "List architectures or pretrained tags with their parameter counts.",
+    "validate": "Top-1/top-5 of a model on a labelled image set, at one or more input sizes.",
+    "predict": "The top-K classes a model sees in images.",
 }
 
 
