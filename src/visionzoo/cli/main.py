@@ -9,6 +9,7 @@ import sys
 # command name -> module under visionzoo.cli; each module has add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "models": "List architectures or pretrained tags with their parameter counts.",
+    "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
 }
 
 
