@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "models": "List architectures or pretrained tags with their parameter counts.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
+    "report": "Regenerate the metrics page (docs/metrics/2024.md) and its plots from the tag data.",
 }
 
 
