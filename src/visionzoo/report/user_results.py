@@ -1,8 +1,9 @@
 """The user's own results merged into the metrics page: `visionzoo validate` and `visionzoo benchmark` files.
 
 Both commands write CSV (one record a row) or JSON (a list of records, or an object with a "results" list).
-A record with `top1` is an accuracy result (fields: model or model + tag, img_size, top1, top5); a record
-with `infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`).
+A record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch' plus tag, img_size,
+top1, top5; a record without a tag is of weights that are no tag's and is left out); a record with
+`infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
                 continue
             img_size = int(record["img_size"])
             if record.get("top1") not in (None, ""):
-                if cfg is None:
-                    continue
+                if cfg is None or split_name(name)[1] is None:
+                    continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
                 top5 = record.get("top5")
                 results.accuracy[(cfg.name, img_size)] = OwnAccuracy(
                     float(record["top1"]), float(top5) if top5 not in (None, "") else None)
