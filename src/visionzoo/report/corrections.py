@@ -24,6 +24,11 @@ class Correction:
     page: str  # as the source page printed it
     correct: str
 
+    @property
+    def is_accuracy(self) -> bool:
+        """A top-1/top-5 figure (not the model's name, parameter count or image size)."""
+        return self.figure.startswith(("top-1 @", "top-5 @"))
+
 
 def within_rounding(measured: float, printed: float, decimals: int) -> bool:
     """True if `printed` (with `decimals` decimals) is `measured` rounded."""

@@ -192,11 +192,16 @@ def render(page: Page) -> str:
             "more than the page's own rounding; the tables above show the right values. An accuracy figure "
             "is paired with the measured result of the same tag that it is closest to, so one filed under "
             "the wrong image size shows up as such.", ""]
+    if not page.corrections:
+        out += ["None.", ""]
+    tags = len({c.name for c in page.corrections})
+    for title, accuracy in (("Model names, parameter counts and image sizes", False), ("Accuracies", True)):
+        corrections = [c for c in page.corrections if c.is_accuracy is accuracy]
+        if corrections:
+            out += [f"### {title}", "", "| model.tag | figure | source page | correct |", "|:---|:---|:---:|:---:|"]
+            out += [f"| {c.name} | {c.figure} | {c.page} | {c.correct} |" for c in corrections] + [""]
     if page.corrections:
-        out += ["| model.tag | figure | source page | correct |", "|:---|:---|:---:|:---:|"]
-        out += [f"| {c.name} | {c.figure} | {c.page} | {c.correct} |" for c in page.corrections]
-    else:
-        out.append("None.")
+        out.append(f"{len(page.corrections)} corrections of {tags} tags.")
     return "\n".join(out) + "\n"
 
 
