@@ -1,0 +1,343 @@
+"""Measuring models: inference and training-step speed, latency spread and peak memory, per setting.
+
+A setting is one (batch size, precision) of one model at one input size; each is measured in isolation and
+a setting that fails (e.g. out of memory) is recorded with its reason instead of stopping the run. Models
+are built with random weights: speed does not depend on the values. Every figure is a median over timed
+runs after warm-up, with the spread (interquartile range and min/max) kept beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per timed run: median and spread."""
+
+    median: float
+    p25: float
+    p75: float
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Timing:
+        quartiles = statistics.quantiles(seconds, n=4, method="inclusive") if len(seconds) > 1 else seconds * 3
+        return cls(statistics.median(seconds), quartiles[0], quartiles[2], min(seconds), max(seconds))
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One model at one setting: a flat record, written as one CSV row or JSON object."""
+
+    model: str
+    img_size: int
+    batch_size: int
+    precision: str
+    device: str
+    device_name: str
+    channels_last: bool
+    compiled: bool
+    threads: int
+    status: str  # "ok" or "failed"
+    error: str = ""
+    params_m: float | None = None
+    gmacs: float | None = None  # per image, at img_size
+    infer_img_per_s: float | None = None  # batch_size / median latency
+    infer_ms: float | None = None  # median latency of one batch
+    infer_ms_p25: float | None = None
+    infer_ms_p75: float | None = None
+    infer_ms_min: float | None = None
+    infer_ms_max: float | None = None
+    infer_peak_mem_mb: float | None = None
+    train_img_per_s: float | None = None
+    train_ms: float | None = None  # median time of one step (forward, backward, optimizer)
+    train_ms_p25: float | None = None
+    train_ms_p75: float | None = None
+    train_peak_mem_mb: float | None = None
+    memory_measure: str = ""
+    warmup: int = 0
+    runs: int = 0
+
+
+def device_name(device: torch.device) -> str:
+    """A human name of the device: the GPU model, or the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class PeakMemory:
+    """Peak memory of what runs inside `with`: CUDA max allocated, or on CPU the process's peak RSS.
+
+    On CPU the figure is the high-water mark of the whole process's resident memory (VmHWM), reset on entry
+    through /proc/self/clear_refs where Linux allows it; it includes the interpreter and libraries. Where the
+    reset is not possible it is the high-water mark since the process started (`kind` says which).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mb: float | None = None
+        if device.type == "cuda":
+            self.kind = "cuda max allocated"
+        else:
+            self.kind = "cpu peak RSS (process)" if _reset_peak_rss() else "cpu peak RSS since process start"
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            _reset_peak_rss()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        else:
+            self.peak_mb = _peak_rss_mb()
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # "5" resets the peak RSS (Linux >= 4.0, see proc(5))
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def time_runs(step: Callable[[], object], warmup: int, runs: int, synchronize: Callable[[], None]) -> Timing:
+    """Run `step` `warmup` times untimed, then `runs` times each timed alone (synchronised on GPU)."""
+    for _ in range(warmup):
+        step()
+    synchronize()
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        seconds.append(time.perf_counter() - start)
+    return Timing.of(seconds)
+
+
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _prepare(model: nn.Module, device: torch.device, channels_last: bool, compile: bool,
+             dtype: torch.dtype | None = None) -> nn.Module:
+    model = model.to(device=device, dtype=dtype)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compile else model
+
+
+def _input(batch_size: int, img_size: int, device: torch.device, dtype: torch.dtype, channels_last: bool):
+    x = torch.randn(batch_size, 3, img_size, img_size, device=device, dtype=dtype)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def measure_inference(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
+                      channels_last: bool = False, compile: bool = False, warmup: int = 5,
+                      runs: int = 20) -> tuple[Timing, PeakMemory]:
+    """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype."""
+    from .flops import build_at_size
+
+    dtype = PRECISIONS[precision]
+    model = _prepare(build_at_size(name, img_size).eval(), device, channels_last, compile, dtype)
+    x = _input(batch_size, img_size, device, dtype, channels_last)
+    with PeakMemory(device) as memory, torch.inference_mode():
+        timing = time_runs(lambda: model(x), warmup, runs, _synchronizer(device))
+    return timing, memory
+
+
+def measure_train_step(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
+                       channels_last: bool = False, compile: bool = False, warmup: int = 5,
+                       runs: int = 20) -> tuple[Timing, PeakMemory]:
+    """Time of one training step (forward, cross-entropy, backward, SGD step).
+
+    Weights stay fp32 and bf16/fp16 run under autocast (mixed precision), as training is done in practice.
+    """
+    from .flops import build_at_size
+
+    dtype = PRECISIONS[precision]
+    model = _prepare(build_at_size(name, img_size).train(), device, channels_last, compile)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    x = _input(batch_size, img_size, device, torch.float32, channels_last)
+    num_classes = getattr(model, "num_classes", 1000) or 1000
+    target = torch.randint(0, num_classes, (batch_size,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            output = model(x)
+            # a model without a head (num_classes=0) returns features: train them towards zero instead
+            loss = nn.functional.cross_entropy(output, target) if output.shape[-1] == num_classes \
+                else output.float().square().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    with PeakMemory(device) as memory:
+        timing = time_runs(step, warmup, runs, _synchronizer(device))
+    return timing, memory
+
+
+def _error_text(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precisions: Iterable[str],
+                    device: torch.device, channels_last: bool = False, compile: bool = False,
+                    train: bool = False, warmup: int = 5, runs: int = 20,
+                    on_result: Callable[[BenchmarkResult], None] | None = None) -> list[BenchmarkResult]:
+    """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not raised."""
+    from .flops import model_macs
+
+    common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
+                  channels_last=channels_last, compiled=compile, threads=torch.get_num_threads())
+    try:
+        params_m = _parameter_count_at(name, img_size) / 1e6
+        gmacs = model_macs(name, img_size) / 1e9
+    except Exception as error:  # noqa: BLE001 -- a model that cannot even be built fails all its settings
+        params_m = gmacs = None
+        build_error = _error_text(error)
+    else:
+        build_error = ""
+    results = []
+    for precision in precisions:
+        for batch_size in batch_sizes:
+            fields: dict = dict(common, batch_size=batch_size, precision=precision, params_m=params_m,
+                                gmacs=gmacs, warmup=warmup, runs=runs)
+            if build_error:
+                result = BenchmarkResult(status="failed", error=build_error, **fields)
+            else:
+                result = _measure_setting(fields, device, train)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+def _parameter_count_at(name: str, img_size: int) -> int:
+    from .cli.models import parameter_count
+    from .flops import build_at_size
+    from .registry import get_architecture, resolve_pretrained_cfg
+
+    cfg = resolve_pretrained_cfg(name)
+    default_size = cfg.input_size[-1] if cfg is not None else None
+    if not get_architecture(name).model_cls.fixed_input_size or img_size == default_size:
+        return parameter_count(name)
+    # a fixed-size model (ViT) at another size has another position embedding
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_at_size(name, img_size).parameters())
+
+
+def _measure_setting(fields: dict, device: torch.device, train: bool) -> BenchmarkResult:
+    args = (fields["model"], fields["img_size"], fields["batch_size"], fields["precision"], device,
+            fields["channels_last"], fields["compiled"], fields["warmup"], fields["runs"])
+    batch_size = fields["batch_size"]
+    try:
+        timing, memory = measure_inference(*args)
+        fields.update(infer_img_per_s=batch_size / timing.median, infer_ms=1e3 * timing.median,
+                      infer_ms_p25=1e3 * timing.p25, infer_ms_p75=1e3 * timing.p75,
+                      infer_ms_min=1e3 * timing.min, infer_ms_max=1e3 * timing.max,
+                      infer_peak_mem_mb=memory.peak_mb, memory_measure=memory.kind)
+        if train:
+            timing, memory = measure_train_step(*args)
+            fields.update(train_img_per_s=batch_size / timing.median, train_ms=1e3 * timing.median,
+                          train_ms_p25=1e3 * timing.p25, train_ms_p75=1e3 * timing.p75,
+                          train_peak_mem_mb=memory.peak_mb)
+    except Exception as error:  # noqa: BLE001 -- out of memory, unsupported dtype, ...: record and go on
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return BenchmarkResult(status="failed", error=_error_text(error), **fields)
+    return BenchmarkResult(status="ok", **fields)
+
+
+RESULT_FIELDS = [f.name for f in dataclasses.fields(BenchmarkResult)]
+
+
+def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:
+    """Write results as CSV (one row each) or JSON (environment plus a list), chosen by the file's suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [dataclasses.asdict(r) for r in results]
+    if path.suffix.lower() == ".json":
+        from . import __version__
+
+        document = {"kind": "benchmark", "visionzoo": __version__, "torch": torch.__version__, "results": records}
+        path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    elif path.suffix.lower() == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS)
+            writer.writeheader()
+            writer.writerows(records)
+    else:
+        raise ValueError(f"cannot write results to {str(path)!r}: name the file .csv or .json")
+
+
+def resolve_models(patterns: Iterable[str]) -> list[str]:
+    """Model names from exact names ('arch', 'arch.tag') or shell-style wildcards over architectures.
+
+    Raises UnknownModelError (with suggestions) for an unknown exact name, ValueError for a wildcard that
+    matches nothing.
+    """
+    from .registry import get_architecture, list_models, resolve_pretrained_cfg
+
+    names: list[str] = []
+    for pattern in patterns:
+        if any(char in pattern for char in "*?["):
+            matched = list_models(pattern) or list_models(pattern, pretrained=True)
+            if not matched:
+                raise ValueError(f"no model matches {pattern!r}; run `visionzoo models` to see them all")
+        else:
+            get_architecture(pattern)
+            resolve_pretrained_cfg(pattern)  # an unknown tag fails here, with suggestions
+            matched = [pattern]
+        names += [name for name in matched if name not in names]
+    return names
+
+
+def default_img_size(name: str) -> int:
+    """The input size of `name`'s tag (its default tag for a bare arch), else 224."""
+    from .registry import resolve_pretrained_cfg
+
+    cfg = resolve_pretrained_cfg(name)
+    return cfg.input_size[-1] if cfg is not None else 224

@@ -1,0 +1,117 @@
+"""`visionzoo benchmark --model PATTERN ...`: speed, latency spread, memory and GMACs per model and setting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ..benchmark import PRECISIONS, BenchmarkResult
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
+                        help="names ('arch' or 'arch.tag') or shell-style wildcards, e.g. 'mobilenetv4_conv_*'")
+    parser.add_argument("--img-size", type=_positive, help="input size (default: each model's tag's size)")
+    parser.add_argument("--batch-size", type=_positive, nargs="+", default=[1, 32], metavar="N",
+                        help="one setting per batch size (default: 1 32)")
+    parser.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=["fp32"],
+                        help="inference casts model and input; training uses autocast over fp32 weights")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up compiles it)")
+    parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
+    parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
+    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first (default 5)")
+    parser.add_argument("--runs", type=_positive, default=20, metavar="N",
+                        help="timed runs; figures are their median with the spread (default 20)")
+    parser.add_argument("--results-file", metavar="FILE", help="write every result to FILE.csv or FILE.json")
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+HEADER = ["model", "size", "batch", "prec", "params (M)", "GMACs", "infer img/s", "latency ms [IQR]",
+          "train img/s", "peak MB"]
+
+
+def result_row(r: BenchmarkResult) -> list[str]:
+    """One line of the printed table; a failed setting shows its reason."""
+    head = [r.model, str(r.img_size), str(r.batch_size), r.precision, _fmt(r.params_m, ".2f"), _fmt(r.gmacs, ".2f")]
+    if r.status != "ok":
+        return head + [f"FAILED: {r.error}", "", "", ""]
+    latency = f"{r.infer_ms:.2f} [{r.infer_ms_p25:.2f}-{r.infer_ms_p75:.2f}]"
+    peak = max(m for m in (r.infer_peak_mem_mb, r.train_peak_mem_mb) if m is not None)
+    return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.train_img_per_s, ".1f"), f"{peak:.0f}"]
+
+
+def _device(text: str | None) -> torch.device:
+    from .main import UserError
+
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError as error:
+        raise UserError(f"unknown device {text!r}: use cpu or cuda[:N]") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda, but torch sees no CUDA device; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {text}: only cpu and cuda are supported")
+    return device
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..benchmark import resolve_models
+    from .main import UserError
+    from .models import format_table
+
+    if args.results_file and not args.results_file.lower().endswith((".csv", ".json")):
+        raise UserError(f"--results-file {args.results_file}: name the file .csv or .json")
+    if args.warmup < 0:
+        raise UserError("--warmup must be 0 or more")
+    device = _device(args.device)
+    names = resolve_models(args.model)
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        results = _benchmark_all(names, device, args)
+    finally:  # leave the process as it was (the command may run inside another program, or a test)
+        torch.set_num_threads(threads)
+
+    print(format_table(HEADER, [result_row(r) for r in results]))
+    failed = [r for r in results if r.status != "ok"]
+    measure = next((r.memory_measure for r in results if r.memory_measure), "")
+    print(f"\n{len(results) - len(failed)} of {len(results)} settings measured on {results[0].device_name}; "
+          f"median of {args.runs} runs after {args.warmup} warm-up, [IQR] = 25th-75th percentile; "
+          f"peak memory: {measure or '-'}" + (f"; wrote {args.results_file}" if args.results_file else ""))
+    return 1 if failed else 0
+
+
+def _progress(result: BenchmarkResult) -> None:
+    print("    " + "  ".join(result_row(result)[2:]), file=sys.stderr, flush=True)
+
+
+def _benchmark_all(names: list[str], device: torch.device, args: argparse.Namespace) -> list[BenchmarkResult]:
+    from ..benchmark import benchmark_model, default_img_size, write_results
+
+    results: list[BenchmarkResult] = []
+    for index, name in enumerate(names, 1):
+        img_size = args.img_size or default_img_size(name)
+        print(f"[{index}/{len(names)}] {name} @ {img_size} on {device}", file=sys.stderr, flush=True)
+        results += benchmark_model(name, img_size, args.batch_size, args.precision, device,
+                                   channels_last=args.channels_last, compile=args.compile, train=args.train,
+                                   warmup=args.warmup, runs=args.runs, on_result=_progress)
+        if args.results_file:  # after every model, so an interrupted run keeps what it measured
+            write_results(args.results_file, results)
+    return results

@@ -1,0 +1,274 @@
+"""The metrics page (`docs/metrics/2024.md`), generated from the tag data, with its corrections and plots.
+
+Rows: every measured result (tag, img size) of every registered tag that the 2024 page lists, in the page's
+sections. Top-1/top-5 are the tags' reported results; params are counted from the model with the tag's head;
+GMACs are counted at the row's size. The text is deterministic (no dates, stable order) so that a test can
+check that the committed page is what the code generates.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
+from .corrections import Correction, find_corrections
+from .plots import Point, write_plot
+from .user_results import SpeedSetting, UserResults
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading of the page; it holds the tags whose page figures name its key."""
+
+    key: str
+    level: int
+    heading: str
+    text: str = ""
+    printed_decimals: int = 3
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """Title, sections in order, and the tag-naming notes of one metrics page."""
+
+    year: int
+    title: str
+    intro: str
+    sections: tuple[Section, ...]
+    naming: tuple[tuple[str, str], ...]
+
+
+@cache
+def load_layout(year: int = 2024) -> PageLayout:
+    """The layout of the metrics page of `year` (visionzoo/report/page_<year>.toml)."""
+    path = resources.files("visionzoo.report") / f"page_{year}.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    sections = tuple(Section(s["key"], s["level"], s.get("heading", s["key"]), s.get("text", ""),
+                             s.get("printed_decimals", 3)) for s in data["section"])
+    naming = tuple((n["part"], n["meaning"]) for n in data.get("naming", ()))
+    return PageLayout(year, data["title"], data["intro"], sections, naming)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a section's table: a tag at one image size."""
+
+    name: str
+    img_size: int
+    top1: float | None
+    top5: float | None
+    params_m: float
+    gmacs: float
+
+
+@dataclass
+class Page:
+    """Everything on the page: rows by section key, corrections, tags left out, and the plots it links."""
+
+    layout: PageLayout
+    rows: dict[str, list[Row]]
+    corrections: list[Correction]
+    unregistered: list[str]
+    user: UserResults | None = None
+    plots: list[tuple[str, str]] = field(default_factory=list)  # (title, file name next to the page)
+
+    @property
+    def all_rows(self) -> list[Row]:
+        return [row for section in self.layout.sections for row in self.rows.get(section.key, [])]
+
+
+def _page_cfgs() -> list[PretrainedCfg]:
+    return [cfg for cfgs in all_pretrained_cfgs().values() for cfg in cfgs if cfg.page]
+
+
+def _tag_rows(cfg: PretrainedCfg, params_m: float) -> list[Row]:
+    from ..flops import model_macs
+
+    if not cfg.results:  # no ImageNet-1k result (e.g. a feature tower): one row at its input size
+        size = cfg.input_size[-1]
+        return [Row(cfg.name, size, None, None, params_m, model_macs(cfg.name, size) / 1e9)]
+    return [Row(cfg.name, r.img_size, r.top1, r.top5, params_m, model_macs(cfg.name, r.img_size) / 1e9)
+            for r in cfg.results]
+
+
+def _row_order(row: Row) -> tuple:
+    return (row.top1 is None, -(row.top1 or 0.0), row.name, -row.img_size)
+
+
+def build_page(layout: PageLayout | None = None, user: UserResults | None = None) -> Page:
+    """Measure and collect the page: rows, corrections, and the page's tags whose arch is not registered."""
+    from ..cli.models import parameter_count
+    from ..registry import is_model
+
+    layout = layout or load_layout()
+    decimals = {s.key: s.printed_decimals for s in layout.sections}
+    unknown = sorted({f.section for cfg in _page_cfgs() for f in cfg.page} - set(decimals))
+    if unknown:
+        raise ValueError(f"tag data names page sections that page_{layout.year}.toml lacks: {', '.join(unknown)}")
+    rows: dict[str, list[Row]] = {}
+    corrections: list[Correction] = []
+    unregistered = []
+    for cfg in _page_cfgs():
+        if not is_model(cfg.architecture):
+            unregistered.append(cfg.name)
+            continue
+        params_m = parameter_count(cfg.name) / 1e6
+        tag_rows = _tag_rows(cfg, params_m)
+        for section in dict.fromkeys(f.section for f in cfg.page):
+            rows.setdefault(section, []).extend(tag_rows)
+        corrections += find_corrections(cfg, params_m, decimals)
+    for section_rows in rows.values():
+        section_rows.sort(key=_row_order)
+    order = {s.key: i for i, s in enumerate(layout.sections)}
+    section_of = {cfg.name: cfg.page[0].section for cfg in _page_cfgs()}
+    corrections.sort(key=lambda c: (order[section_of[c.name]], c.name))  # stable: keeps each tag's order
+    return Page(layout, rows, corrections, sorted(unregistered), user)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(page: Page, rows: list[Row]) -> list[str]:
+    user = page.user
+    own = user is not None and bool(user.accuracy)
+    settings = user.settings if user is not None else []
+    header = ["model.tag", "img size", "top-1"] + (["own top-1 (diff)"] if own else []) + \
+        ["top-5", "params (M)", "GMACs"] + [f"img/s ({s.label})" for s in settings]
+    lines = ["| " + " | ".join(header) + " |", "|:---|" + ":---:|" * (len(header) - 1)]
+    for row in rows:
+        cells = [row.name, str(row.img_size), _fmt(row.top1, ".3f")]
+        if own:
+            mine = user.own_accuracy(row.name, row.img_size)
+            diff = f" ({mine.top1 - row.top1:+.3f})" if mine is not None and row.top1 is not None else ""
+            cells.append(f"{mine.top1:.3f}{diff}" if mine is not None else "-")
+        cells += [_fmt(row.top5, ".3f"), f"{row.params_m:.2f}", f"{row.gmacs:.2f}"]
+        cells += [_fmt(user.throughput(s, row.name, row.img_size), ".1f") for s in settings]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(page: Page) -> str:
+    """The page as markdown."""
+    layout = page.layout
+    out = [f"# {layout.title}", "", layout.intro, "",
+           "Generated by `visionzoo report` from visionzoo's tag data; do not edit by hand. Top-1/top-5: the "
+           "published weights' measured ImageNet-1k validation results (the reference project's "
+           "results-imagenet.csv, kept in the tag data), at every image size they were measured at. Params: counted from the model with the tag's head. GMACs: multiply-accumulates for one image "
+           "at that size, counted with `torch.utils.flop_counter`. Where the hand-copied page had a figure "
+           "wrong, this page shows the right one and [Corrections](#corrections) lists it.", ""]
+    if page.unregistered:
+        out += [f"Not on this page yet (their model family is not in this build): {', '.join(page.unregistered)}.",
+                ""]
+    if page.user is not None and page.user.speed:
+        devices = "; ".join(f"{device}: {name}" for device, name in sorted(page.user.device_names.items()))
+        out += ["img/s: inference images per second measured with `visionzoo benchmark` (median over timed runs)"
+                + (f", on {devices}" if devices else "") + ".", ""]
+    if page.plots:
+        out += ["Plots: " + " · ".join(f"[{title}]({file})" for title, file in page.plots), ""]
+    for section in layout.sections:
+        rows = page.rows.get(section.key, [])
+        if not rows and not (section.level == 2 and _month_has_rows(page, section)):
+            continue
+        out += ["#" * section.level + " " + section.heading, ""]
+        if rows:
+            out += ([section.text, ""] if section.text else []) + _table(page, rows) + [""]
+    if layout.naming:
+        out += ["## Tag naming", ""] + [f"- **{part}**: {meaning}" for part, meaning in layout.naming] + [""]
+    if page.plots:
+        out += ["## Plots", ""] + [f"![{title}]({file})" for title, file in page.plots] + [""]
+    out += ["## Corrections", "",
+            "Figures of the hand-copied page that differ from the measured results (or parameter counts) by "
+            "more than the page's own rounding; the tables above show the right values. An accuracy figure "
+            "is paired with the measured result of the same tag that it is closest to, so one filed under "
+            "the wrong image size shows up as such.", ""]
+    if not page.corrections:
+        out += ["None.", ""]
+    tags = len({c.name for c in page.corrections})
+    for title, accuracy in (("Model names, parameter counts and image sizes", False), ("Accuracies", True)):
+        corrections = [c for c in page.corrections if c.is_accuracy is accuracy]
+        if corrections:
+            out += [f"### {title}", "", "| model.tag | figure | source page | correct |", "|:---|:---|:---:|:---:|"]
+            out += [f"| {c.name} | {c.figure} | {c.page} | {c.correct} |" for c in corrections] + [""]
+    if page.corrections:
+        out.append(f"{len(page.corrections)} corrections of {tags} tags.")
+    return "\n".join(out) + "\n"
+
+
+def _month_has_rows(page: Page, month: Section) -> bool:
+    """True if a section under this level-2 heading (up to the next one) has rows."""
+    sections = page.layout.sections
+    start = sections.index(month) + 1
+    for section in sections[start:]:
+        if section.level <= month.level:
+            return False
+        if page.rows.get(section.key):
+            return True
+    return False
+
+
+def plot_files(year: int, with_throughput: bool) -> list[tuple[str, str]]:
+    """(title, file name) of the page's plots."""
+    plots = [("top-1 vs params", f"{year}-top1-vs-params.png"), ("top-1 vs GMACs", f"{year}-top1-vs-gmacs.png")]
+    if with_throughput:
+        plots.append(("top-1 vs measured throughput", f"{year}-top1-vs-throughput.png"))
+    return plots
+
+
+def throughput_setting(user: UserResults, rows: list[Row]) -> SpeedSetting | None:
+    """The benchmark setting that measured most of the page's rows (ties: the larger batch), if any."""
+    def coverage(setting: SpeedSetting) -> tuple:
+        measured = sum(user.throughput(setting, r.name, r.img_size) is not None for r in rows if r.top1 is not None)
+        return measured, setting.batch_size, setting.label
+
+    best = max(user.settings, key=coverage, default=None)
+    return best if best is not None and coverage(best)[0] > 0 else None
+
+
+def write_plots(page: Page, directory: Path) -> None:
+    """Write the plots named in `page.plots` into `directory` (matplotlib needed)."""
+    rows = [r for r in page.all_rows if r.top1 is not None]
+    best: dict[str, Row] = {}
+    for row in rows:
+        if row.name not in best or row.top1 > best[row.name].top1:
+            best[row.name] = row
+    files = dict(page.plots)
+    year = page.layout.year
+    write_plot(directory / files["top-1 vs params"], [Point(r.name, r.params_m, r.top1) for r in best.values()],
+               "parameters (M, log scale)", f"{year} models: ImageNet-1k top-1 vs parameters (best size per tag)")
+    write_plot(directory / files["top-1 vs GMACs"],
+               [Point(f"{r.name} @{r.img_size}", r.gmacs, r.top1) for r in rows],
+               "GMACs per image (log scale)", f"{year} models: ImageNet-1k top-1 vs GMACs at each image size")
+    if "top-1 vs measured throughput" in files:
+        setting = throughput_setting(page.user, rows)
+        points = [Point(f"{r.name} @{r.img_size}", speed, r.top1) for r in rows
+                  if (speed := page.user.throughput(setting, r.name, r.img_size)) is not None]
+        write_plot(directory / files["top-1 vs measured throughput"], points,
+                   f"inference images/s ({setting.label}, log scale)",
+                   f"{year} models: ImageNet-1k top-1 vs measured throughput", higher_x_better=True)
+
+
+def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool = True) -> Page:
+    """Write the page to `output` (and its plots next to it); `results`: the user's validate/benchmark files."""
+    from .user_results import read_user_results
+
+    output = Path(output)
+    user = read_user_results(results) if results else None
+    page = build_page(user=user)
+    if plots:
+        with_speed = user is not None and throughput_setting(user, page.all_rows) is not None
+        page.plots = plot_files(page.layout.year, with_speed)
+        write_plots(page, output.parent)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(page), encoding="utf-8")
+    return page

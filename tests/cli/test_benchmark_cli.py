@@ -1,0 +1,67 @@
+"""`visionzoo benchmark`: progress, the table, results files, failures and one-line errors (nothing timed)."""
+
+import csv
+
+import torch
+
+import visionzoo.benchmark as benchmark
+from visionzoo.cli.main import main
+
+FAST = ["--warmup", "0", "--runs", "1", "--threads", "1", "--device", "cpu"]
+
+
+def test_benchmark_prints_progress_and_table_and_writes_csv(tmp_path, capsys):
+    out_file = tmp_path / "bench.csv"
+    code = main(["benchmark", "--model", "test_vit", "--batch-size", "1", "2", "--precision", "fp32", "bf16",
+                 "--train", "--results-file", str(out_file)] + FAST)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "[1/1] test_vit @ 160 on cpu" in err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["model", "size", "batch"]
+    assert sum(line.startswith("test_vit  160") for line in lines) == 4
+    assert "4 of 4 settings measured" in out and "peak memory: cpu peak RSS" in out
+    rows = list(csv.DictReader(out_file.open()))
+    assert [(r["batch_size"], r["precision"], r["status"]) for r in rows] == [
+        ("1", "fp32", "ok"), ("2", "fp32", "ok"), ("1", "bf16", "ok"), ("2", "bf16", "ok")]
+    assert all(float(r["train_img_per_s"]) > 0 for r in rows)
+
+
+def test_a_failing_model_is_reported_and_the_others_are_measured(tmp_path, capsys, monkeypatch):
+    measure = benchmark.measure_inference
+
+    def fails_at_384(name, img_size, *args):
+        if img_size == 384:
+            raise torch.OutOfMemoryError("out of memory")
+        return measure(name, img_size, *args)
+
+    monkeypatch.setattr(benchmark, "measure_inference", fails_at_384)
+    code = main(["benchmark", "--model", "vit_betwixt_patch16_reg4_gap_384", "test_vit", "--batch-size", "1",
+                 "--results-file", str(tmp_path / "r.json")] + FAST)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "FAILED: OutOfMemoryError: out of memory" in out
+    assert "1 of 2 settings measured" in out
+    assert "[2/2] test_vit @ 160" in err
+    assert (tmp_path / "r.json").read_text().count('"status": "ok"') == 1
+
+
+def test_img_size_applies_to_every_model(capsys):
+    assert main(["benchmark", "--model", "test_vit", "--batch-size", "1", "--img-size", "96"] + FAST) == 0
+    assert "test_vit  96" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line_with_the_fix(capsys, monkeypatch, tmp_path):
+    cases = [
+        (["--model", "test_vitt"], "did you mean test_vit"),
+        (["--model", "zzz_*"], "no model matches 'zzz_*'; run `visionzoo models`"),
+        (["--model", "test_vit", "--results-file", str(tmp_path / "r.txt")], "name the file .csv or .json"),
+        (["--model", "test_vit", "--device", "tpu"], "use cpu or cuda"),
+    ]
+    for args, message in cases:
+        assert main(["benchmark"] + args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("visionzoo benchmark: error:") and message in err and "\n" not in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["benchmark", "--model", "test_vit", "--device", "cuda"]) == 2
+    assert "use --device cpu" in capsys.readouterr().err
