@@ -205,8 +205,6 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UserError(f"--crop-pct must be in (0, 4], got {args.crop_pct}")
     if args.workers is not None and args.workers < 0:
         raise UserError(f"--workers must be 0 or more, got {args.workers}")
-    if not any(ch in args.data for ch in "*?[") and not Path(args.data).exists():
-        raise UserError(f"data path {args.data} does not exist")
 
 
 def _sizes(model: nn.Module, args: argparse.Namespace) -> list[int]:

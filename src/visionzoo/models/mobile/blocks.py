@@ -1,6 +1,6 @@
 """The blocks of the mobile family, smallest first. Module names follow the published `timm/` checkpoints.
 
-Every block takes `in_chs`, `out_chs`, `stride` and its own knobs as plain arguments; the builder reads them off
+Every block takes `in_chs`, `out_chs` and its own knobs as plain arguments; the builder reads them off
 the block specs. `aa` names the anti-aliased downsampling ('avg', 'blur', 'blur_zero_pad'; None: strided conv):
 with it, a strided conv runs at stride 1 and the pooling after its norm and activation downsamples instead.
 """
