@@ -23,3 +23,9 @@ def test_no_match_is_a_one_line_error(capsys):
     assert main(["models", "nothing*"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no model matches 'nothing*'" in err
+
+
+def test_models_pretrained_flags_wrong_page_params(capsys):
+    assert main(["models", "mobilenetv3_large_150d.ra4*", "--pretrained"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[1] == "14.62" and row[-2:] == ["7.5", "(wrong)"]  # the 2024 page's figure beside the measured one

@@ -35,6 +35,16 @@ def _size(cfg) -> str:
     return "x".join(map(str, cfg.input_size[1:])) if cfg is not None else "-"
 
 
+def _page_params(cfg, measured_m: float) -> str:
+    """The 2024 page's parameter figure for this tag, flagged where it disagrees with the measured count."""
+    from ..report.corrections import params_agree
+
+    printed = next((figure.params for figure in cfg.page if figure.params), None)
+    if printed is None:
+        return "-"
+    return printed if params_agree(printed, measured_m) else f"{printed} (wrong)"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..registry import get_architecture, list_models
 
@@ -54,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
             cfg = get_pretrained_cfg(name)
             top1 = max(cfg.results, key=lambda r: r.img_size, default=None)
             best = f"{top1.top1:.3f} @ {top1.img_size}" if top1 else "-"
-            rows.append([name, params, _size(cfg), str(cfg.num_classes), best])
+            rows.append([name, params, _size(cfg), str(cfg.num_classes), best, _page_params(cfg, float(params))])
         else:
             cfgs = architecture.pretrained_cfgs
             rows.append([name, params, _size(cfgs[0] if cfgs else None), ", ".join(c.tag for c in cfgs) or "-"])
-    header = ["model.tag", "params (M)", "input", "classes", "top-1 (best size)"] if args.pretrained \
+    header = ["model.tag", "params (M)", "input", "classes", "top-1 (best size)", "2024 page params"] \
+        if args.pretrained \
         else ["model", "params (M)", "input", "tags (default first)"]
     print(format_table(header, rows))
     return 0
