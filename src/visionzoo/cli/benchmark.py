@@ -17,6 +17,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
                         help="names ('arch' or 'arch.tag') or shell-style wildcards, e.g. 'mobilenetv4_conv_*'")
@@ -30,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
     parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first (default 5)")
+    parser.add_argument("--warmup", type=_non_negative, default=5, metavar="N", help="untimed runs first (default 5)")
     parser.add_argument("--runs", type=_positive, default=20, metavar="N",
                         help="timed runs; figures are their median with the spread (default 20)")
     parser.add_argument("--results-file", metavar="FILE", help="write every result to FILE.csv or FILE.json")
@@ -77,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.results_file and not args.results_file.lower().endswith((".csv", ".json")):
         raise UserError(f"--results-file {args.results_file}: name the file .csv or .json")
-    if args.warmup < 0:
-        raise UserError("--warmup must be 0 or more")
     device = _device(args.device)
     names = resolve_models(args.model)
     threads = torch.get_num_threads()
