@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..layers.activations import make_activation
+from ..layers.channels import make_divisible
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..registry import register_family
@@ -24,12 +25,6 @@ from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resol
 GLOBAL_POOLS = ("avg", "max")
 DOWNSAMPLES = ("avg", "conv1x1", "")
 ATTENTIONS = ("se", "")
-
-
-def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
-    """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), never below `round_limit * value`."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < round_limit * value else rounded
 
 
 @dataclass(frozen=True)

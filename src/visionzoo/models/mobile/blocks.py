@@ -14,11 +14,11 @@ from torch import nn
 
 from ...layers.activations import make_activation
 from ...layers.blur_pool import make_anti_alias
+from ...layers.channels import make_divisible
 from ...layers.conv_norm_act import BatchNormAct2d, ConvNormAct, make_conv2d
 from ...layers.drop import drop_path_or_identity
 from ...layers.layer_scale import layer_scale_or_identity
 from ...layers.multi_query_attention import MultiQueryAttention2d
-from .spec import make_divisible
 
 
 def _groups(group_size: int, channels: int) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...layers.blur_pool import ANTI_ALIAS_KINDS
+from ...layers.channels import make_divisible
 from ..base import ModelConfig
-from .spec import make_divisible, parse_stages
+from .spec import parse_stages
 
 HEAD_TYPES = ("efficientnet", "mobilenetv3")
 GLOBAL_POOLS = ("avg", "max")

@@ -168,17 +168,6 @@ def parse_stages(stages: tuple[tuple[str, ...], ...]) -> list[list[BlockSpec]]:
     return [[parse_block(row) for row in stage] for stage in stages]
 
 
-def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
-    """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), never below `round_limit` of it.
-
-    The published MobileNet/EfficientNet channel counts come from exactly this rounding.
-    """
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
-
-
 def scale_stage_depth(repeats: list[int], multiplier: float) -> list[int]:
     """Repeats of a stage's rows scaled by a depth multiplier, as EfficientNet's compound scaling does.
 
