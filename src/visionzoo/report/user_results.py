@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..benchmark import PRECISIONS
 from ..registry import UnknownModelError, resolve_pretrained_cfg, split_name
 
 
@@ -34,6 +35,12 @@ class SpeedSetting:
     precision: str
     channels_last: bool = False
     compiled: bool = False
+
+    def order(self) -> tuple:
+        """Sort key: by device, batch size, then precision as the benchmark lists them (fp32 first)."""
+        precisions = list(PRECISIONS)
+        rank = precisions.index(self.precision) if self.precision in precisions else len(precisions)
+        return (self.device, self.batch_size, rank, self.precision, self.channels_last, self.compiled)
 
     @property
     def label(self) -> str:
@@ -60,7 +67,7 @@ class UserResults:
 
     @property
     def settings(self) -> list[SpeedSetting]:
-        return sorted(self.speed, key=lambda s: (s.device, s.batch_size, s.precision, s.channels_last, s.compiled))
+        return sorted(self.speed, key=SpeedSetting.order)
 
 
 def _records(path: Path) -> list[dict]:
