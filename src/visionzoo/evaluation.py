@@ -96,6 +96,9 @@ def close_distributed() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        # All ranks leave together: a rank that tears down gloo while its peer is still sending can abort
+        # ("terminate called without an active exception") after the work is done.
+        dist.barrier()
         dist.destroy_process_group()
 
 
