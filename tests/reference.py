@@ -59,13 +59,20 @@ def meta_model(name: str, **kwargs) -> nn.Module:
 
 def assert_matches_reference(ours: nn.Module, arch: str, reference_kwargs: dict, sizes: list[tuple[int, int]],
                              tolerance: float = 1e-4, **intermediates_kwargs) -> None:
-    """Build the reference `arch` with `reference_kwargs`, randomise it and load its weights into `ours` strictly;
-    then compare logits and `forward_intermediates(**intermediates_kwargs)` in eval mode at each size.
-    """
+    """Build the reference `arch` with `reference_kwargs`, then `assert_outputs_match`."""
     import timm  # the reference is a test-only dependency; callers importorskip it
 
     torch.manual_seed(0)
-    reference = timm.create_model(arch, **reference_kwargs).eval()
+    reference = timm.create_model(arch, **reference_kwargs)
+    assert_outputs_match(ours, reference, sizes, tolerance, **intermediates_kwargs)
+
+
+def assert_outputs_match(ours: nn.Module, reference: nn.Module, sizes: list[tuple[int, int]],
+                         tolerance: float = 1e-4, **intermediates_kwargs) -> None:
+    """Randomise the reference and load its weights into `ours` strictly; then compare logits and
+    `forward_intermediates(**intermediates_kwargs)` in eval mode at each size.
+    """
+    reference.eval()
     randomise_(reference)
     ours.load_state_dict(reference.state_dict(), strict=True)
     ours.eval()

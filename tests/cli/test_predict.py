@@ -5,20 +5,11 @@ import json
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import save_file
 
 import visionzoo
 from tests.images import write_image
 from visionzoo.cli.main import main
 from visionzoo.data import create_transform, resolve_data_config
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "test_vit.safetensors"
-    save_file(visionzoo.create_model("test_vit").state_dict(), path)
-    return path
 
 
 def test_json_lists_topk_per_image(capsys, tmp_path, checkpoint):

@@ -10,22 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
-import visionzoo
 from tests.images import synset_folder, write_image, write_truncated_jpeg
 from visionzoo.cli.main import main
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 SYNSETS = ["n01440764", "n02123045", "n07920052", "n04485082"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "test_vit.safetensors"
-    save_file(visionzoo.create_model("test_vit").state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
