@@ -56,6 +56,8 @@ def test_classifier_interface(arch):
     assert isinstance(model.get_classifier(), nn.Linear) and model.get_classifier().out_features == 7
     with torch.no_grad():
         assert model(x).shape == (2, 7)
+    with pytest.raises(ValueError, match="global_pool must be one of"):
+        model.reset_classifier(3, global_pool="no_such_pool")
     model.reset_classifier(0)
     with torch.no_grad():
         assert model(x).shape == (2, model.head_hidden_size)

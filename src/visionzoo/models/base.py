@@ -85,20 +85,26 @@ class ClassifierModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    # The classifier of most families: a `head` module with a string `global_pool` and a final linear `fc`.
-    # Families whose classifier is laid out otherwise override both methods.
+    # Where the final linear layer lives; the string `global_pool` sits on the same parent module. Families
+    # whose classifier is laid out otherwise (ViT's attention pooling) override the two methods below.
+    classifier_module: ClassVar[str] = "head.fc"
     global_pools: ClassVar[tuple[str, ...]] = ("avg", "max")
 
+    def _classifier_parent(self) -> tuple[nn.Module, str]:
+        parent, _, name = self.classifier_module.rpartition(".")
+        return (self.get_submodule(parent) if parent else self), name
+
     def get_classifier(self) -> nn.Module:
-        return self.head.fc
+        return self.get_submodule(self.classifier_module)
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
+        parent, name = self._classifier_parent()
         if global_pool is not None:
             check_choice("global_pool", global_pool, self.global_pools)
-            self.head.global_pool = global_pool
+            parent.global_pool = global_pool
         self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
+        setattr(parent, name, nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity())
 
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""

@@ -165,6 +165,7 @@ class ResNet(ClassifierModel):
     """ResNet / ResNeXt: stem (conv, BN, activation, pool), four stages `layer1..4`, global pool and `fc`."""
 
     default_out_indices = (0, 1, 2, 3, 4)
+    classifier_module = "fc"
 
     def __init__(self, cfg: ResNetConfig):
         super().__init__()
@@ -211,17 +212,6 @@ class ResNet(ClassifierModel):
                 module.reset_parameters()
             if self.config.zero_init_last and isinstance(module, (BasicBlock, Bottleneck)):
                 nn.init.zeros_(module.last_bn.weight)
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace `fc` with a new one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            check_choice("global_pool", global_pool, GLOBAL_POOLS)
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.act1(self.bn1(self.conv1(x)))

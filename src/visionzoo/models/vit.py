@@ -83,6 +83,7 @@ class VisionTransformer(ClassifierModel):
     fixed_input_size = True
     supports_dynamic_img_size = True
     default_out_indices = 3  # the last three blocks
+    global_pools = GLOBAL_POOLS
 
     def __init__(self, cfg: VitConfig):
         super().__init__()
@@ -133,7 +134,7 @@ class VisionTransformer(ClassifierModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
         if global_pool is not None:
-            check_choice("global_pool", global_pool, GLOBAL_POOLS)
+            check_choice("global_pool", global_pool, self.global_pools)
             if global_pool == "map" and self.attn_pool is None:
                 raise ValueError("attention pooling cannot be added to a trained model; create it with global_pool='map'")
             if global_pool == "token" and self.cls_token is None:

@@ -16,7 +16,7 @@ from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
 from ...registry import register_family
-from ..base import ClassifierModel, check_choice, resolve_feature_indices
+from ..base import ClassifierModel, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
 from .config import GLOBAL_POOLS, MobileNetConfig
 
@@ -27,6 +27,9 @@ class MobileNet(ClassifierModel):
     Feature levels are the stem (where the first stage downsamples) and every stage output before the
     resolution halves, plus the last stage: strides 2, 4, 8, 16, 32.
     """
+
+    classifier_module = "classifier"
+    global_pools = GLOBAL_POOLS
 
     def __init__(self, cfg: MobileNetConfig):
         super().__init__()
@@ -78,17 +81,6 @@ class MobileNet(ClassifierModel):
         for module in self.modules():
             if isinstance(module, (MultiQueryAttention2d, LayerScale)):
                 module.reset_parameters()
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the classifier with one for `num_classes` (0: none); optionally change the pooling."""
-        if global_pool is not None:
-            check_choice("global_pool", global_pool, GLOBAL_POOLS)
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn1(self.conv_stem(x))
