@@ -256,7 +256,7 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
 
 
 def _parameter_count_at(name: str, img_size: int) -> int:
-    from .cli.models import parameter_count
+    from .factory import parameter_count
     from .flops import build_at_size
     from .registry import get_architecture, resolve_pretrained_cfg
 

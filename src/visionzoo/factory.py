@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from functools import cache
 
 import torch
 from torch import nn
@@ -89,3 +90,11 @@ def create_model(
 
         return FeatureExtractor(model, out_indices)
     return model
+
+
+@cache
+def parameter_count(name: str) -> int:
+    """Parameters of `name` ('arch' with its default tag's head, or 'arch.tag'), counted without allocating them."""
+    with torch.device("meta"):
+        model = create_model(name)
+    return sum(p.numel() for p in model.parameters())

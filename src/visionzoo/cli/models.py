@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from functools import cache
-
-import torch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell-style wildcards, e.g. 'mobilenet*'")
     parser.add_argument("--pretrained", action="store_true", help="one row per published weight (arch.tag)")
-
-
-@cache
-def parameter_count(name: str) -> int:
-    """Parameters of `name` ('arch' with its default tag's head, or 'arch.tag'), counted without allocating them."""
-    from .. import create_model
-
-    with torch.device("meta"):
-        model = create_model(name)
-    return sum(p.numel() for p in model.parameters())
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -46,6 +33,7 @@ def _page_params(cfg, measured_m: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..factory import parameter_count
     from ..registry import get_architecture, list_models
 
     names = list_models(args.patterns, pretrained=args.pretrained)

@@ -107,7 +107,7 @@ def _row_order(row: Row) -> tuple:
 
 def build_page(layout: PageLayout | None = None, user: UserResults | None = None) -> Page:
     """Measure and collect the page: rows, corrections, and the page's tags whose arch is not registered."""
-    from ..cli.models import parameter_count
+    from ..factory import parameter_count
     from ..registry import is_model
 
     layout = layout or load_layout()
