@@ -112,8 +112,8 @@ def adapt_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
     return model.adapt_checkpoint(state_dict), fresh_classifier
 
 
-def _mismatch_report(model: nn.Module, state_dict: dict[str, torch.Tensor], allowed_missing: set[str]) -> str:
-    expected = model.state_dict(keep_vars=True)
+def _mismatch_report(expected: dict[str, torch.Tensor], state_dict: dict[str, torch.Tensor],
+                     allowed_missing: set[str]) -> str:
     missing = sorted(set(expected) - set(state_dict) - allowed_missing)
     unexpected = sorted(set(state_dict) - set(expected))
     shapes = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -137,10 +137,10 @@ def load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], cfg: Pretra
     classifier = model.get_classifier()
     allowed_missing = {f"{cfg.classifier}.{name}" for name, _ in classifier.named_parameters()} \
         if fresh_classifier else set()
-    report = _mismatch_report(model, state_dict, allowed_missing)
+    expected = model.state_dict()
+    report = _mismatch_report(expected, state_dict, allowed_missing)
     if report:
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: {report}")
-    expected = model.state_dict()
     converted = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
     model.load_state_dict(converted, strict=False, assign=True)
     if fresh_classifier:

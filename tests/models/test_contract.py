@@ -41,6 +41,7 @@ def test_classifier_interface(arch):
     assert isinstance(model, ClassifierModel)
     assert model.pretrained_cfg == visionzoo.get_pretrained_cfg(arch)
     assert model.num_classes == model.pretrained_cfg.num_classes
+    assert model.classifier_module == model.pretrained_cfg.classifier
     assert all(torch.isfinite(p).all() for p in model.parameters()), "random init left non-finite values"
     x = _input(model)
     with torch.no_grad():

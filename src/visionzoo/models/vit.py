@@ -84,6 +84,7 @@ class VisionTransformer(ClassifierModel):
     supports_dynamic_img_size = True
     default_out_indices = 3  # the last three blocks
     global_pools = GLOBAL_POOLS
+    classifier_module = "head"
 
     def __init__(self, cfg: VitConfig):
         super().__init__()
@@ -127,9 +128,6 @@ class VisionTransformer(ClassifierModel):
                 nn.init.normal_(token, std=1e-6)
         if self.attn_pool is not None:
             self.attn_pool.reset_parameters()
-
-    def get_classifier(self) -> nn.Module:
-        return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
