@@ -7,15 +7,12 @@ import pytest
 import torch
 
 import visionzoo.benchmark as benchmark
-from visionzoo import UnknownModelError
 from visionzoo.benchmark import (
     RESULT_FIELDS,
     BenchmarkResult,
     PeakMemory,
     Timing,
     benchmark_model,
-    default_img_size,
-    resolve_models,
     write_results,
 )
 
@@ -63,7 +60,7 @@ def test_a_model_that_cannot_be_built_fails_every_setting(monkeypatch):
     def broken(name, img_size):
         raise RuntimeError("no kernel for this")
 
-    monkeypatch.setattr("visionzoo.flops.model_macs", broken)
+    monkeypatch.setattr("visionzoo.benchmark.model_macs", broken)
     results = benchmark_model("test_vit", 160, [1, 2], ["fp32"], CPU, warmup=0, runs=1)
     assert [(r.status, r.error) for r in results] == [("failed", "RuntimeError: no kernel for this")] * 2
 
@@ -91,23 +88,6 @@ def test_results_files_round_trip(tmp_path):
     assert [BenchmarkResult(**r) for r in document["results"]] == results
     with pytest.raises(ValueError, match=r"\.csv or \.json"):
         write_results(tmp_path / "r.txt", results)
-
-
-def test_resolve_models_takes_names_and_wildcards_in_order_without_repeats():
-    assert resolve_models(["test_vit", "vit_betwixt_*", "test_v?t"]) == [
-        "test_vit", "vit_betwixt_patch16_reg4_gap_256", "vit_betwixt_patch16_reg4_gap_384"]
-    assert resolve_models(["test_vit.r160_in1k"]) == ["test_vit.r160_in1k"]
-    with pytest.raises(UnknownModelError, match="did you mean"):
-        resolve_models(["test_vitt"])
-    with pytest.raises(UnknownModelError, match="no pretrained tag"):
-        resolve_models(["test_vit.nope"])
-    with pytest.raises(ValueError, match="no model matches"):
-        resolve_models(["nothing_like_this_*"])
-
-
-def test_default_img_size_is_the_tags():
-    assert default_img_size("test_vit") == 160
-    assert default_img_size("vit_betwixt_patch16_reg4_gap_384") == 384
 
 
 def test_peak_memory_on_cpu_says_what_it_measures():

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from visionzoo.flops import build_at_size, count_macs, model_macs
+from visionzoo import create_model
+from visionzoo.flops import count_macs, model_macs
 
 
 def test_macs_are_half_the_counted_flops_of_a_convolution():
@@ -20,7 +21,7 @@ def test_count_restores_requires_grad():
 
 
 def test_meta_count_equals_count_on_real_tensors():
-    real = build_at_size("test_vit", 160).eval()
+    real = create_model("test_vit", img_size=160).eval()
     assert model_macs("test_vit", 160) == count_macs(real, 160) > 0
 
 
@@ -31,5 +32,5 @@ def test_fixed_size_model_is_counted_at_the_asked_size():
 def test_attention_pooling_head_is_countable_on_meta():
     # the latent query of attention pooling is a view of a parameter: the case that needs requires_grad off
     with torch.device("meta"):
-        model = build_at_size("test_vit", 160, global_pool="map").eval()
+        model = create_model("test_vit", img_size=160, global_pool="map").eval()
     assert count_macs(model, 160) > 0

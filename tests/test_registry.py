@@ -1,9 +1,10 @@
 """Names, tags, wildcard listing and suggestions."""
 
 import pytest
+import torch
 
 import visionzoo
-from visionzoo.registry import split_name
+from visionzoo.registry import default_img_size, resolve_models, split_name
 
 
 def test_split_name():
@@ -40,12 +41,29 @@ def test_pretrained_cfg_carries_reported_results():
     cfg = visionzoo.get_pretrained_cfg("vit_so400m_patch14_siglip_378.webli_ft_in1k")
     assert cfg.hf_hub_id == "timm/vit_so400m_patch14_siglip_378.webli_ft_in1k"
     assert [(r.img_size, r.top1, r.top5) for r in cfg.results] == [(378, 89.41, 98.854)]
-    assert cfg.page[0].top1 == 89.42  # the hand-copied page's figure, kept beside the measured one
 
 
-def test_i18n_correction_is_recorded():
-    cfg = visionzoo.get_pretrained_cfg("vit_so400m_patch16_siglip_256.webli_i18n")
-    assert cfg.page[0].page_name == "vit_so400m_patch14_siglip_256.webli (i18n)"
+def test_the_tag_record_takes_architecture_facts_from_the_model():
+    cfg = visionzoo.get_pretrained_cfg("mobilenetv4_conv_small.e2400_r224_in1k")
+    with torch.device("meta"):
+        model = visionzoo.create_model("mobilenetv4_conv_small")
+    assert (cfg.first_conv, cfg.classifier, cfg.fixed_input_size) == (model.first_conv, model.classifier_module,
+                                                                      False)
+    assert cfg.pool_size == model.feature_map_size(224) == (7, 7)
+    assert visionzoo.get_pretrained_cfg("test_vit").pool_size is None  # tokens, no final map
+
+
+def test_tag_data_holds_only_facts_about_the_weights():
+    import tomllib
+    from importlib import resources
+
+    architecture_facts = {"first_conv", "classifier", "pool_size", "fixed_input_size"}
+    for path in resources.files("visionzoo.pretrained").iterdir():
+        if path.name.endswith(".toml"):
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            for entry in [data.get("defaults", {}), *data["tag"]]:
+                assert not architecture_facts & set(entry), path.name
+                assert "page" not in entry and "mean" not in entry, path.name  # report data; named normalisation
 
 
 def test_unknown_names_suggest_close_matches():
@@ -58,3 +76,21 @@ def test_unknown_names_suggest_close_matches():
 def test_unknown_option_is_an_error():
     with pytest.raises(TypeError, match="no option 'emebd_dim'"):
         visionzoo.create_model("test_vit", emebd_dim=32)
+
+
+def test_resolve_models_takes_names_and_wildcards_in_order_without_repeats():
+    assert resolve_models(["test_vit", "vit_betwixt_*", "test_v?t"]) == [
+        "test_vit", "vit_betwixt_patch16_reg4_gap_256", "vit_betwixt_patch16_reg4_gap_384"]
+    assert resolve_models(["test_vit.r160_in1k"]) == ["test_vit.r160_in1k"]
+    with pytest.raises(visionzoo.UnknownModelError, match="did you mean"):
+        resolve_models(["test_vitt"])
+    with pytest.raises(visionzoo.UnknownModelError, match="no pretrained tag"):
+        resolve_models(["test_vit.nope"])
+    with pytest.raises(ValueError, match="no model matches"):
+        resolve_models(["nothing_like_this_*"])
+
+
+def test_default_img_size_is_the_tags():
+    assert default_img_size("test_vit") == 160
+    assert default_img_size("vit_betwixt_patch16_reg4_gap_384") == 384
+    assert default_img_size("test_vit.r160_in1k") == 160

@@ -107,8 +107,11 @@ class _Payload:
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": _Payload()}, path)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="holds pickled Python objects") as info:
         visionzoo.create_model(NAME, checkpoint_path=path)
+    message = str(info.value)
+    assert "\n" not in message and "will not execute it" in message and "safetensors" in message
+    assert "weights_only=True" not in message and "Re-running" not in message  # not torch's own hint
 
 
 def test_truncated_file_gives_one_line_error(tmp_path, safetensors_file):

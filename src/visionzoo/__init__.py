@@ -2,18 +2,32 @@
 
     import visionzoo
     model = visionzoo.create_model("mobilenetv4_conv_small.e2400_r224_in1k", pretrained=True)
+
+The public names are loaded on first use, so that `import visionzoo` (and with it the `visionzoo` command's
+`--help`) does not load torch.
 """
 
-from .factory import create_model
-from .pretrained_cfg import PretrainedCfg
-from .registry import (
-    UnknownModelError,
-    get_pretrained_cfg,
-    is_model,
-    list_models,
-    list_pretrained,
-)
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .errors import UnknownModelError
+    from .factory import create_model
+    from .pretrained_cfg import PretrainedCfg
+    from .registry import get_pretrained_cfg, is_model, list_models, list_pretrained
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "PretrainedCfg": "visionzoo.pretrained_cfg",
+    "UnknownModelError": "visionzoo.errors",
+    "create_model": "visionzoo.factory",
+    "get_pretrained_cfg": "visionzoo.registry",
+    "is_model": "visionzoo.registry",
+    "list_models": "visionzoo.registry",
+    "list_pretrained": "visionzoo.registry",
+}
 __all__ = [
     "PretrainedCfg",
     "UnknownModelError",
@@ -24,3 +38,15 @@ __all__ = [
     "list_pretrained",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'visionzoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

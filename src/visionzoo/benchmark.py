@@ -22,7 +22,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from . import __version__
+from .errors import UserError
+from .factory import create_model
+from .flops import model_macs
+from .runtime import precision_dtype
 
 
 @dataclass(frozen=True)
@@ -176,10 +180,8 @@ def measure_inference(name: str, img_size: int, batch_size: int, precision: str,
                       channels_last: bool = False, compile: bool = False, warmup: int = 5,
                       runs: int = 20) -> tuple[Timing, PeakMemory]:
     """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype."""
-    from .flops import build_at_size
-
-    dtype = PRECISIONS[precision]
-    model = _prepare(build_at_size(name, img_size).eval(), device, channels_last, compile, dtype)
+    dtype = precision_dtype(precision)
+    model = _prepare(create_model(name, img_size=img_size).eval(), device, channels_last, compile, dtype)
     x = _input(batch_size, img_size, device, dtype, channels_last)
     with PeakMemory(device) as memory, torch.inference_mode():
         timing = time_runs(lambda: model(x), warmup, runs, _synchronizer(device))
@@ -193,13 +195,12 @@ def measure_train_step(name: str, img_size: int, batch_size: int, precision: str
 
     Weights stay fp32 and bf16/fp16 run under autocast (mixed precision), as training is done in practice.
     """
-    from .flops import build_at_size
-
-    dtype = PRECISIONS[precision]
-    model = _prepare(build_at_size(name, img_size).train(), device, channels_last, compile)
+    dtype = precision_dtype(precision)
+    model = create_model(name, img_size=img_size).train()
+    num_classes = model.num_classes or 1000
+    model = _prepare(model, device, channels_last, compile)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     x = _input(batch_size, img_size, device, torch.float32, channels_last)
-    num_classes = getattr(model, "num_classes", 1000) or 1000
     target = torch.randint(0, num_classes, (batch_size,), device=device)
 
     def step() -> None:
@@ -228,8 +229,6 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
                     train: bool = False, warmup: int = 5, runs: int = 20,
                     on_result: Callable[[BenchmarkResult], None] | None = None) -> list[BenchmarkResult]:
     """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not raised."""
-    from .flops import model_macs
-
     common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
                   channels_last=channels_last, compiled=compile, threads=torch.get_num_threads())
     try:
@@ -256,17 +255,9 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
 
 
 def _parameter_count_at(name: str, img_size: int) -> int:
-    from .factory import parameter_count
-    from .flops import build_at_size
-    from .registry import get_architecture, resolve_pretrained_cfg
-
-    cfg = resolve_pretrained_cfg(name)
-    default_size = cfg.input_size[-1] if cfg is not None else None
-    if not get_architecture(name).model_cls.fixed_input_size or img_size == default_size:
-        return parameter_count(name)
-    # a fixed-size model (ViT) at another size has another position embedding
+    # counted at the size: a fixed-size model (ViT) has a position embedding per size
     with torch.device("meta"):
-        return sum(p.numel() for p in build_at_size(name, img_size).parameters())
+        return sum(p.numel() for p in create_model(name, img_size=img_size).parameters())
 
 
 def _measure_setting(fields: dict, device: torch.device, train: bool) -> BenchmarkResult:
@@ -300,8 +291,6 @@ def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     records = [dataclasses.asdict(r) for r in results]
     if path.suffix.lower() == ".json":
-        from . import __version__
-
         document = {"kind": "benchmark", "visionzoo": __version__, "torch": torch.__version__, "results": records}
         path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     elif path.suffix.lower() == ".csv":
@@ -310,34 +299,4 @@ def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:
             writer.writeheader()
             writer.writerows(records)
     else:
-        raise ValueError(f"cannot write results to {str(path)!r}: name the file .csv or .json")
-
-
-def resolve_models(patterns: Iterable[str]) -> list[str]:
-    """Model names from exact names ('arch', 'arch.tag') or shell-style wildcards over architectures.
-
-    Raises UnknownModelError (with suggestions) for an unknown exact name, ValueError for a wildcard that
-    matches nothing.
-    """
-    from .registry import get_architecture, list_models, resolve_pretrained_cfg
-
-    names: list[str] = []
-    for pattern in patterns:
-        if any(char in pattern for char in "*?["):
-            matched = list_models(pattern) or list_models(pattern, pretrained=True)
-            if not matched:
-                raise ValueError(f"no model matches {pattern!r}; run `visionzoo models` to see them all")
-        else:
-            get_architecture(pattern)
-            resolve_pretrained_cfg(pattern)  # an unknown tag fails here, with suggestions
-            matched = [pattern]
-        names += [name for name in matched if name not in names]
-    return names
-
-
-def default_img_size(name: str) -> int:
-    """The input size of `name`'s tag (its default tag for a bare arch), else 224."""
-    from .registry import resolve_pretrained_cfg
-
-    cfg = resolve_pretrained_cfg(name)
-    return cfg.input_size[-1] if cfg is not None else 224
+        raise UserError(f"cannot write results to {str(path)!r}: name the file .csv or .json")

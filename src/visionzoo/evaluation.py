@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from .data.config import DataConfig
 from .data.transforms import normalize_batch
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+from .errors import UserError
+from .runtime import LOW_PRECISIONS, precision_dtype
 
 
 @dataclass
@@ -81,8 +82,6 @@ def init_distributed(device_type: str) -> DistributedContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
-    import torch.distributed as dist
-
     context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if device_type == "cuda":
         torch.cuda.set_device(context.local_rank)
@@ -93,8 +92,6 @@ def init_distributed(device_type: str) -> DistributedContext:
 
 def close_distributed() -> None:
     """Leave the process group, if this process joined one."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         # All ranks leave together: a rank that tears down gloo while its peer is still sending can abort
         # ("terminate called without an active exception") after the work is done.
@@ -119,8 +116,9 @@ def evaluate(model: nn.Module, loader, config: DataConfig, device: torch.device,
         on_batch: called after each batch with (images evaluated, of them correct at top-1, images skipped).
         on_failure: called for each unreadable image with (dataset index, error); may raise to stop.
     """
-    if amp is not None and amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be one of {', '.join(AMP_DTYPES)}, got {amp!r}")
+    if amp is not None and amp not in LOW_PRECISIONS:
+        raise UserError(f"amp must be one of {', '.join(LOW_PRECISIONS)}, got {amp!r}")
+    amp_dtype = precision_dtype(amp or "fp32")
     model.eval()
     records = _Records()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -137,7 +135,7 @@ def evaluate(model: nn.Module, loader, config: DataConfig, device: torch.device,
         images = normalize_batch(batch.images.to(device, non_blocking=True), config)
         images = images.contiguous(memory_format=memory_format)
         targets = batch.targets.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=AMP_DTYPES.get(amp, torch.float32), enabled=amp is not None):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp is not None):
             logits = model(images)
         logits = logits.float()
         top1 = _topk_correct(logits, targets, 1)
@@ -156,8 +154,6 @@ def evaluate(model: nn.Module, loader, config: DataConfig, device: torch.device,
 
 
 def _gather(records: _Records) -> list[_Records]:
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return [records]
     gathered: list = [None] * dist.get_world_size()

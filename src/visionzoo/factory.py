@@ -10,16 +10,18 @@ from functools import cache
 import torch
 from torch import nn
 
+from .errors import OptionError, UserError
+from .models.base import FeatureExtractor
 from .registry import get_architecture, resolve_pretrained_cfg
+from .weights import download_pretrained, load_into, read_checkpoint
 
 
 def _build_config(arch: str, config, overrides: dict):
     fields = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        if unknown == ["img_size"]:
-            raise TypeError(f"{arch} takes any input size, so it has no img_size option; just feed the size you want")
-        raise TypeError(f"{arch} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(sorted(fields))}")
+        raise OptionError(f"{arch} has no option {', '.join(map(repr, unknown))}; "
+                          f"its options are {', '.join(sorted(fields))}")
     return dataclasses.replace(config, **overrides)
 
 
@@ -44,20 +46,21 @@ def create_model(
         num_classes: classifier size; default the tag's. 0 removes the classifier. A size other than the
             checkpoint's initialises the classifier afresh (with a warning).
         in_chans: input channels; pretrained first-conv weights are adapted to it.
-        img_size: input size of fixed-size models (ViT); the position embedding is resampled on load.
+        img_size: input size. A fixed-size model (ViT, Hiera) is built for it (the position embedding is
+            resampled on load); for the others it sets the default size (`model.default_img_size`).
         features_only: return a feature extractor giving the maps at `out_indices` (see `feature_info`).
         drop_rate, drop_path_rate: head dropout and stochastic depth, for fine-tuning.
         **arch_kwargs: any other field of the family's config dataclass.
 
     Raises:
         UnknownModelError: unknown arch or tag (with suggestions).
-        TypeError: an option the architecture does not have.
+        OptionError (a TypeError): an option the architecture does not have.
         CheckpointError: weights that cannot be found, read or fitted.
     """
     architecture = get_architecture(name)
     pretrained_cfg = resolve_pretrained_cfg(name)
     if pretrained and pretrained_cfg is None:
-        raise ValueError(f"{architecture.name} has no published weights; pass checkpoint_path= or pretrained=False")
+        raise UserError(f"{architecture.name} has no published weights; pass checkpoint_path= or pretrained=False")
     overrides = dict(arch_kwargs, in_chans=in_chans)
     if num_classes is None and pretrained_cfg is not None:
         num_classes = pretrained_cfg.num_classes
@@ -67,7 +70,7 @@ def create_model(
             overrides[key] = value
     config = _build_config(architecture.name, architecture.config, overrides)
     if out_indices is not None and not features_only:
-        raise ValueError("out_indices only applies with features_only=True")
+        raise UserError("out_indices only applies with features_only=True")
 
     load_weights = pretrained or checkpoint_path is not None
     if load_weights:
@@ -80,14 +83,10 @@ def create_model(
     model.pretrained_cfg = pretrained_cfg
 
     if load_weights:
-        from .weights import download_pretrained, load_into, read_checkpoint
-
         path = checkpoint_path if checkpoint_path is not None else download_pretrained(pretrained_cfg)
         load_into(model, read_checkpoint(path), pretrained_cfg, source=str(path))
 
     if features_only:
-        from .models.base import FeatureExtractor
-
         return FeatureExtractor(model, out_indices)
     return model
 

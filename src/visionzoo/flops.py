@@ -13,6 +13,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from .factory import create_model
+
 
 def count_macs(model: nn.Module, img_size: int, batch_size: int = 1, in_chans: int = 3) -> int:
     """MACs of one forward pass of `model` on a batch of `img_size` x `img_size` images (on the model's device).
@@ -38,23 +40,13 @@ def count_macs(model: nn.Module, img_size: int, batch_size: int = 1, in_chans: i
     return counter.get_total_flops() // 2
 
 
-def build_at_size(name: str, img_size: int, **kwargs) -> nn.Module:
-    """`create_model(name)` ready for `img_size` inputs: fixed-size models (ViT) are built at that size."""
-    from .factory import create_model
-    from .registry import get_architecture
-
-    if get_architecture(name).model_cls.fixed_input_size:
-        kwargs["img_size"] = img_size
-    return create_model(name, **kwargs)
-
-
 @cache
 def model_macs(name: str, img_size: int) -> int:
     """MACs of `name` ('arch' or 'arch.tag', with that tag's head) on one `img_size` x `img_size` image."""
     try:
         with torch.device("meta"):
-            model = build_at_size(name, img_size).eval()
+            model = create_model(name, img_size=img_size).eval()
         return count_macs(model, img_size)
     except (NotImplementedError, RuntimeError):
         # An operator without a meta kernel: count on real (random) tensors instead, slower but exact.
-        return count_macs(build_at_size(name, img_size).eval(), img_size)
+        return count_macs(create_model(name, img_size=img_size).eval(), img_size)

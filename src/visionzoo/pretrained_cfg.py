@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
+from .data.imagenet import NORMALIZATIONS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -31,20 +33,13 @@ class ReportedResult:
 
 
 @dataclass(frozen=True)
-class PageFigure:
-    """A figure as printed on the hand-written 2024 metrics page, kept to show where it was wrong."""
-
-    section: str
-    img_size: int | None = None
-    top1: float | None = None
-    top5: float | None = None
-    params: str | None = None
-    page_name: str | None = None  # the name the page used, where it differs from the real `arch.tag`
-
-
-@dataclass(frozen=True)
 class PretrainedCfg:
-    """Everything known about one published weight: location, preprocessing, head and reported results."""
+    """Everything known about one published weight: location, preprocessing, head and reported results.
+
+    The data files hold only what is about the weights. `first_conv`, `classifier`, `fixed_input_size` and
+    `pool_size` are facts of the architecture: the registry fills them in from the model class when it hands
+    out the record (they are None in the raw records of `all_pretrained_cfgs`).
+    """
 
     architecture: str
     tag: str
@@ -56,26 +51,26 @@ class PretrainedCfg:
     crop_mode: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    first_conv: str
-    classifier: str
     license: str
-    fixed_input_size: bool = False
     test_input_size: tuple[int, int, int] | None = None
     test_crop_pct: float | None = None
-    pool_size: tuple[int, int] | None = None
     results: tuple[ReportedResult, ...] = field(default=(), compare=False)
-    page: tuple[PageFigure, ...] = field(default=(), compare=False)
+    # architecture facts, from the model (see above)
+    first_conv: str | None = None
+    classifier: str | None = None
+    fixed_input_size: bool | None = None
+    pool_size: tuple[int, int] | None = None
 
     @property
     def name(self) -> str:
         return f"{self.architecture}.{self.tag}"
 
     def to_dict(self) -> dict:
-        """The preprocessing and head fields as a plain dict (results and page figures left out)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("results", "page")}
+        """The preprocessing and head fields as a plain dict (the results left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "results"}
 
 
-_TUPLE_FIELDS = ("input_size", "test_input_size", "mean", "std", "pool_size")
+_TUPLE_FIELDS = ("input_size", "test_input_size")
 
 
 def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:
@@ -86,8 +81,12 @@ def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:
     for key in _TUPLE_FIELDS:
         if values.get(key) is not None:
             values[key] = tuple(values[key])
+    normalization = values.pop("normalization")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"tag {name}: normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                         f"got {normalization!r}")
+    values["mean"], values["std"] = NORMALIZATIONS[normalization]
     values["results"] = tuple(ReportedResult(**r) for r in values.get("results", ()))
-    values["page"] = tuple(PageFigure(**p) for p in values.get("page", ()))
     return PretrainedCfg(architecture=arch, tag=tag, **values)
 
 

@@ -1,19 +1,30 @@
-"""The registry: architectures by name, their pretrained tags, name parsing, wildcard listing, suggestions."""
+"""The registry: architectures by name, their pretrained tags, name parsing, wildcard listing, suggestions.
+
+The architectures come from `visionzoo.models.FAMILIES`; the tags from the data in `visionzoo/pretrained/`.
+A tag record's architecture facts (first conv, classifier, fixed input size, pool size) are not in the data:
+they are read from the model class when the record is handed out, so there is one source for each.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+import torch
+
+from .errors import UnknownModelError, UserError
+from .models import FAMILIES
+from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
 
-
-class UnknownModelError(ValueError):
-    """Raised for a model or tag name that is not registered; the message suggests close matches."""
+__all__ = ["Architecture", "UnknownModelError", "get_architecture", "get_pretrained_cfg", "is_model",
+           "list_models", "list_pretrained", "resolve_models", "resolve_pretrained_cfg", "split_name"]
 
 
 @dataclass(frozen=True)
@@ -22,30 +33,51 @@ class Architecture:
 
     name: str
     family: str
-    model_cls: type
+    model_cls: type[ClassifierModel]
     config: Any
 
     @property
     def pretrained_cfgs(self) -> tuple[PretrainedCfg, ...]:
         """The published weights of this arch, default first."""
-        return all_pretrained_cfgs().get(self.name, ())
+        return _complete_cfgs(self.name)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The tags of the published weights, default first (without building anything)."""
+        return tuple(cfg.tag for cfg in all_pretrained_cfgs().get(self.name, ()))
+
+    def build_meta(self) -> ClassifierModel:
+        """The model on the meta device (no memory, no initialisation): its structure and facts only."""
+        with torch.device("meta"):
+            return self.model_cls(self.config)
 
 
-_ARCHITECTURES: dict[str, Architecture] = {}
+def _build_table() -> dict[str, Architecture]:
+    table: dict[str, Architecture] = {}
+    for family, (model_cls, variants) in FAMILIES.items():
+        for name, config in variants.items():
+            if name in table:
+                raise ValueError(f"architecture {name!r} is registered twice ({table[name].family}, {family})")
+            table[name] = Architecture(name, family, model_cls, config)
+    return table
 
 
-def register_family(family: str, model_cls: type, variants: Mapping[str, Any]) -> None:
-    """Register every variant of one family: `variants` maps arch name to the family's config."""
-    for name, config in variants.items():
-        if name in _ARCHITECTURES:
-            raise ValueError(f"architecture {name!r} is registered twice")
-        _ARCHITECTURES[name] = Architecture(name, family, model_cls, config)
+_ARCHITECTURES: dict[str, Architecture] = _build_table()
 
 
-def _architectures() -> dict[str, Architecture]:
-    from . import models  # noqa: F401  (importing the families registers them)
-
-    return _ARCHITECTURES
+@cache
+def _complete_cfgs(arch: str) -> tuple[PretrainedCfg, ...]:
+    """The arch's tag records with the architecture facts filled in from its model."""
+    records = all_pretrained_cfgs().get(arch, ())
+    if not records:
+        return ()
+    model = _ARCHITECTURES[arch].build_meta()
+    return tuple(dataclasses.replace(
+        cfg, first_conv=model.first_conv, classifier=model.classifier_module,
+        fixed_input_size=model.fixed_input_size,
+        # the size of the last feature map at the tag's size; a fixed-size model (tokens) has none
+        pool_size=None if model.fixed_input_size else model.feature_map_size(cfg.input_size[1:]),
+    ) for cfg in records)
 
 
 def split_name(name: str) -> tuple[str, str | None]:
@@ -66,27 +98,24 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
 def get_architecture(name: str) -> Architecture:
     """The architecture of `name` ('arch' or 'arch.tag'); raises UnknownModelError with suggestions."""
     arch, _ = split_name(name)
-    archs = _architectures()
-    if arch not in archs:
+    if arch not in _ARCHITECTURES:
         raise UnknownModelError(
-            f"unknown model {arch!r}{_suggest(arch, archs)} (visionzoo.list_models() lists them all)")
-    return archs[arch]
+            f"unknown model {arch!r}{_suggest(arch, _ARCHITECTURES)} (visionzoo.list_models() lists them all)")
+    return _ARCHITECTURES[arch]
 
 
 def resolve_pretrained_cfg(name: str) -> PretrainedCfg | None:
     """The pretrained cfg of 'arch.tag', or of the arch's default tag for a bare 'arch' (None if it has none)."""
     architecture = get_architecture(name)
     _, tag = split_name(name)
-    cfgs = architecture.pretrained_cfgs
+    known = architecture.tags
     if tag is None:
-        return cfgs[0] if cfgs else None
-    for cfg in cfgs:
-        if cfg.tag == tag:
-            return cfg
-    known = [cfg.tag for cfg in cfgs]
-    raise UnknownModelError(
-        f"{architecture.name!r} has no pretrained tag {tag!r}{_suggest(tag, known)} "
-        f"(its tags: {', '.join(known) or 'none'})")
+        return architecture.pretrained_cfgs[0] if known else None
+    if tag not in known:
+        raise UnknownModelError(
+            f"{architecture.name!r} has no pretrained tag {tag!r}{_suggest(tag, known)} "
+            f"(its tags: {', '.join(known) or 'none'})")
+    return architecture.pretrained_cfgs[known.index(tag)]
 
 
 def get_pretrained_cfg(name: str) -> PretrainedCfg:
@@ -109,11 +138,10 @@ def list_models(filter: str | Iterable[str] = "", pretrained: bool = False,
 
     With `pretrained=True` the names are 'arch.tag' of published weights, else bare arch names.
     """
-    archs = _architectures()
     if pretrained:
-        names = [cfg.name for arch in archs.values() for cfg in arch.pretrained_cfgs]
+        names = [f"{arch.name}.{tag}" for arch in _ARCHITECTURES.values() for tag in arch.tags]
     else:
-        names = list(archs)
+        names = list(_ARCHITECTURES)
     include, exclude = _as_patterns(filter), _as_patterns(exclude_filters)
     if include:
         names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in include)]
@@ -129,4 +157,31 @@ def list_pretrained(filter: str | Iterable[str] = "") -> list[str]:
 
 def is_model(name: str) -> bool:
     """True if the arch of `name` ('arch' or 'arch.tag') is registered."""
-    return split_name(name)[0] in _architectures()
+    return split_name(name)[0] in _ARCHITECTURES
+
+
+def resolve_models(patterns: Iterable[str]) -> list[str]:
+    """Model names from exact names ('arch', 'arch.tag') or shell-style wildcards, without repeats.
+
+    A wildcard matches architectures, or else 'arch.tag' names. Raises UnknownModelError (with suggestions)
+    for an unknown exact name, UserError for a wildcard that matches nothing.
+    """
+    names: list[str] = []
+    for pattern in patterns:
+        if any(char in pattern for char in "*?["):
+            matched = list_models(pattern) or list_models(pattern, pretrained=True)
+            if not matched:
+                raise UserError(f"no model matches {pattern!r}; run `visionzoo models` to see them all")
+        else:
+            resolve_pretrained_cfg(pattern)  # an unknown arch or tag fails here, with suggestions
+            matched = [pattern]
+        names += [name for name in matched if name not in names]
+    return names
+
+
+def default_img_size(name: str) -> int:
+    """The input size `name` ('arch' or 'arch.tag') expects: its tag's, else its config's, else 224."""
+    cfg = resolve_pretrained_cfg(name)
+    if cfg is not None:
+        return cfg.input_size[-1]
+    return get_architecture(name).build_meta().default_img_size[-1]

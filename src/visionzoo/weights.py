@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from .errors import CheckpointError
+from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg
+
+__all__ = ["CheckpointError", "WEIGHTS_FILENAME", "adapt_in_chans", "adapt_state_dict", "download_pretrained",
+           "load_into", "read_checkpoint"]
 
 WEIGHTS_FILENAME = "model.safetensors"
 _CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read, or does not fit the model."""
 
 
 def download_pretrained(cfg: PretrainedCfg) -> Path:
@@ -64,6 +65,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return _unwrap(torch.load(path, map_location="cpu", weights_only=True), path)
     except CheckpointError:
         raise
+    except pickle.UnpicklingError as error:  # weights_only refused an object: the file holds pickled code
+        raise CheckpointError(
+            f"{path} holds pickled Python objects (code), not only tensors, and visionzoo will not execute it; "
+            "if you trust the file, convert it once to safetensors: python -c \"import torch, safetensors.torch "
+            f"as s; s.save_file(torch.load('{path}', weights_only=False), '{path.with_suffix('.safetensors')}')\" "
+            "(for a training checkpoint, save its state dict) and load the .safetensors file") from error
     except Exception as error:  # a truncated or foreign file: one line that names it
         raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from error
     raise CheckpointError(f"unsupported checkpoint type {path.suffix!r} for {path}; "
@@ -85,30 +92,33 @@ def adapt_in_chans(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return adapted.to(dtype)
 
 
-def adapt_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
-                     cfg: PretrainedCfg | None) -> tuple[dict[str, torch.Tensor], bool]:
-    """Fit a published checkpoint to the model: input channels, classifier size, family-specific reshapes.
+def adapt_state_dict(model: ClassifierModel, state_dict: dict[str, torch.Tensor],
+                     cfg: PretrainedCfg | None = None) -> tuple[dict[str, torch.Tensor], bool]:
+    """Fit a checkpoint to the model: input channels, classifier size, family-specific reshapes.
 
+    The first conv and the classifier are the model's own (`first_conv`, `classifier_module`), so a local
+    checkpoint without a tag is adapted the same way; `cfg` only names the weights in the warning.
     Returns the adapted state dict and whether the model's classifier must be initialised afresh (the
     checkpoint has no classifier of the model's size).
     """
     state_dict = dict(state_dict)
+    first = f"{model.first_conv}.weight"
+    in_chans = model.config.in_chans
+    if first in state_dict and state_dict[first].shape[1] != in_chans:
+        state_dict[first] = adapt_in_chans(state_dict[first], in_chans)
+    classifier = model.classifier_module
+    head_keys = [k for k in state_dict if k.rpartition(".")[0] == classifier]
+    head_weight = state_dict.get(f"{classifier}.weight")
+    trained_classes = head_weight.shape[0] if head_weight is not None else 0
     fresh_classifier = False
-    if cfg is not None:
-        first = f"{cfg.first_conv}.weight"
-        in_chans = model.config.in_chans
-        if first in state_dict and state_dict[first].shape[1] != in_chans:
-            state_dict[first] = adapt_in_chans(state_dict[first], in_chans)
-        head_keys = [k for k in state_dict if k.rpartition(".")[0] == cfg.classifier]
-        head_weight = state_dict.get(f"{cfg.classifier}.weight")
-        trained_classes = head_weight.shape[0] if head_weight is not None else 0
-        if trained_classes != model.num_classes:
-            for key in head_keys:
-                del state_dict[key]
-            fresh_classifier = model.num_classes > 0
-            if fresh_classifier:
-                warnings.warn(f"{cfg.name} has a classifier for {trained_classes} classes; "
-                              f"'{cfg.classifier}' is initialised afresh for {model.num_classes}", stacklevel=3)
+    if trained_classes != model.num_classes:
+        for key in head_keys:
+            del state_dict[key]
+        fresh_classifier = model.num_classes > 0
+        if fresh_classifier:
+            source = cfg.name if cfg is not None else "the checkpoint"
+            warnings.warn(f"{source} has a classifier for {trained_classes} classes; "
+                          f"'{classifier}' is initialised afresh for {model.num_classes}", stacklevel=3)
     return model.adapt_checkpoint(state_dict), fresh_classifier
 
 
@@ -126,7 +136,7 @@ def _mismatch_report(expected: dict[str, torch.Tensor], state_dict: dict[str, to
     return "; ".join(parts)
 
 
-def load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], cfg: PretrainedCfg | None = None,
+def load_into(model: ClassifierModel, state_dict: dict[str, torch.Tensor], cfg: PretrainedCfg | None = None,
               source: str = "checkpoint") -> None:
     """Load an (adapted) state dict into `model`, which may live on the meta device.
 
@@ -135,7 +145,7 @@ def load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], cfg: Pretra
     """
     state_dict, fresh_classifier = adapt_state_dict(model, state_dict, cfg)
     classifier = model.get_classifier()
-    allowed_missing = {f"{cfg.classifier}.{name}" for name, _ in classifier.named_parameters()} \
+    allowed_missing = {f"{model.classifier_module}.{name}" for name, _ in classifier.named_parameters()} \
         if fresh_classifier else set()
     expected = model.state_dict()
     report = _mismatch_report(expected, state_dict, allowed_missing)

@@ -4,41 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import torch
+from ..runtime import PRECISIONS
+from .options import add_device_argument, format_table, non_negative_int, positive_int
 
-from ..benchmark import PRECISIONS, BenchmarkResult
+if TYPE_CHECKING:
+    import torch
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    from ..benchmark import BenchmarkResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
                         help="names ('arch' or 'arch.tag') or shell-style wildcards, e.g. 'mobilenetv4_conv_*'")
-    parser.add_argument("--img-size", type=_positive, help="input size (default: each model's tag's size)")
-    parser.add_argument("--batch-size", type=_positive, nargs="+", default=[1, 32], metavar="N",
+    parser.add_argument("--img-size", type=positive_int, help="input size (default: each model's tag's size)")
+    parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[1, 32], metavar="N",
                         help="one setting per batch size (default: 1 32)")
     parser.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=["fp32"],
                         help="inference casts model and input; training uses autocast over fp32 weights")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up compiles it)")
     parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
-    parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
-    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--warmup", type=_non_negative, default=5, metavar="N", help="untimed runs first (default 5)")
-    parser.add_argument("--runs", type=_positive, default=20, metavar="N",
+    add_device_argument(parser)
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--warmup", type=non_negative_int, default=5, metavar="N", help="untimed runs first (default 5)")
+    parser.add_argument("--runs", type=positive_int, default=20, metavar="N",
                         help="timed runs; figures are their median with the spread (default 20)")
     parser.add_argument("--results-file", metavar="FILE", help="write every result to FILE.csv or FILE.json")
 
@@ -61,30 +52,16 @@ def result_row(r: BenchmarkResult) -> list[str]:
     return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.train_img_per_s, ".1f"), f"{peak:.0f}"]
 
 
-def _device(text: str | None) -> torch.device:
-    from .main import UserError
-
-    if text is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(text)
-    except RuntimeError as error:
-        raise UserError(f"unknown device {text!r}: use cpu or cuda[:N]") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda, but torch sees no CUDA device; use --device cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {text}: only cpu and cuda are supported")
-    return device
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import resolve_models
-    from .main import UserError
-    from .models import format_table
+    import torch
+
+    from ..errors import UserError
+    from ..registry import resolve_models
+    from ..runtime import resolve_device
 
     if args.results_file and not args.results_file.lower().endswith((".csv", ".json")):
         raise UserError(f"--results-file {args.results_file}: name the file .csv or .json")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     names = resolve_models(args.model)
     threads = torch.get_num_threads()
     if args.threads:
@@ -108,7 +85,8 @@ def _progress(result: BenchmarkResult) -> None:
 
 
 def _benchmark_all(names: list[str], device: torch.device, args: argparse.Namespace) -> list[BenchmarkResult]:
-    from ..benchmark import benchmark_model, default_img_size, write_results
+    from ..benchmark import benchmark_model, write_results
+    from ..registry import default_img_size
 
     results: list[BenchmarkResult] = []
     for index, name in enumerate(names, 1):

@@ -1,4 +1,8 @@
-"""Entry point of the `visionzoo` command: dispatches to one module per command."""
+"""Entry point of the `visionzoo` command: dispatches to one module per command.
+
+Each command module defines `add_arguments(parser)` without importing torch, and imports the library in
+`run(args) -> int`; so the parser, `--help` and argument errors need no heavy import.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import argparse
 import importlib
 import sys
 
-# command name -> module under visionzoo.cli; each module has add_arguments(parser) and run(args) -> int
+from ..errors import VisionzooError
+
+# command name -> summary; the module visionzoo.cli.<name> has add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "models": "List architectures or pretrained tags with their parameter counts.",
     "validate": "Top-1/top-5 of a model on a labelled image set, at one or more input sizes.",
@@ -16,28 +22,25 @@ COMMANDS = {
 }
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+def _command_module(name: str):
+    return importlib.import_module(f"visionzoo.cli.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (imports the command modules, not the library)."""
     parser = argparse.ArgumentParser(prog="visionzoo", description="Image-classification models and their weights.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
-        module = importlib.import_module(f"visionzoo.cli.{name}")
-        module.add_arguments(subparsers.add_parser(name, help=summary, description=summary))
+        _command_module(name).add_arguments(subparsers.add_parser(name, help=summary, description=summary))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..registry import UnknownModelError
-    from ..weights import CheckpointError
-
+    """Run one command; a VisionzooError (a problem with the input) is one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"visionzoo.cli.{args.command}")
     try:
-        return module.run(args)
-    except (UserError, UnknownModelError, CheckpointError, FileNotFoundError, ValueError, TypeError) as error:
+        return _command_module(args.command).run(args)
+    except VisionzooError as error:
         print(f"visionzoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..report.page import generate
-    from .main import UserError
 
     if not args.output.endswith(".md"):
         raise UserError(f"--output {args.output}: the page is markdown, name it .md")

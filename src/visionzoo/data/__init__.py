@@ -3,26 +3,55 @@
     from visionzoo.data import resolve_data_config, create_transform
     config = resolve_data_config(model)                  # the preprocessing the model's weights expect
     tensor = create_transform(config)(PIL.Image.open(path))
+
+The names below are loaded on first use: `visionzoo.data.imagenet` (constants) is read by the tag data
+without loading torchvision.
 """
 
-from .config import DataConfig, resolve_data_config
-from .datasets import DataError, ImageDataset, Sample, create_dataset
-from .imagenet import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    imagenet_class_names,
-    imagenet_synset_to_index,
-    imagenet_synsets,
-)
-from .loader import Batch, create_loader
-from .transforms import create_transform, normalize_batch
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..errors import DataError
+    from .config import DataConfig, resolve_data_config
+    from .datasets import create_dataset
+    from .image_dataset import ImageDataset, Sample
+    from .imagenet import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        imagenet_class_names,
+        imagenet_synset_to_index,
+        imagenet_synsets,
+    )
+    from .loader import Batch, create_loader
+    from .transforms import create_transform, normalize_batch
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "IMAGENET_MEAN": "visionzoo.data.imagenet",
+    "IMAGENET_STD": "visionzoo.data.imagenet",
+    "Batch": "visionzoo.data.loader",
+    "DataConfig": "visionzoo.data.config",
+    "DataError": "visionzoo.errors",
+    "ImageDataset": "visionzoo.data.image_dataset",
+    "Sample": "visionzoo.data.image_dataset",
+    "create_dataset": "visionzoo.data.datasets",
+    "create_loader": "visionzoo.data.loader",
+    "create_transform": "visionzoo.data.transforms",
+    "imagenet_class_names": "visionzoo.data.imagenet",
+    "imagenet_synset_to_index": "visionzoo.data.imagenet",
+    "imagenet_synsets": "visionzoo.data.imagenet",
+    "normalize_batch": "visionzoo.data.transforms",
+    "resolve_data_config": "visionzoo.data.config",
+}
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "Batch",
     "DataConfig",
     "DataError",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "ImageDataset",
     "Sample",
     "create_dataset",
@@ -34,3 +63,15 @@ __all__ = [
     "normalize_batch",
     "resolve_data_config",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'visionzoo.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

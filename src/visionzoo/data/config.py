@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..models.base import DEFAULT_IMG_SIZE
 from .imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ CROP_MODES = ("center", "squash", "border")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 
 # Used where neither the model nor the caller says otherwise (the classic ImageNet evaluation).
-DEFAULT_IMG_SIZE = 224
 DEFAULT_CROP_PCT = 0.875
 DEFAULT_INTERPOLATION = "bicubic"
 DEFAULT_CROP_MODE = "center"

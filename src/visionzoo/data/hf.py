@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .datasets import DataError, ImageDataset, resolve_label
+from ..errors import DataError
+from .image_dataset import ImageDataset, resolve_label
 from .imagenet import is_synset
 
 if TYPE_CHECKING:

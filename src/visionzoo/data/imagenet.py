@@ -13,6 +13,13 @@ from importlib import resources
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# The input normalisations published weights were trained with, by the name the tag data uses:
+# ImageNet statistics; Inception-style (-1..1); none (0..1 kept as it is).
+NORMALIZATIONS = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+}
 NUM_CLASSES = 1000
 
 _SYNSET = re.compile(r"n\d{8}")

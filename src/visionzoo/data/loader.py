@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .datasets import ImageDataset, Sample
+from .image_dataset import ImageDataset, Sample
 
 
 @dataclass

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import nn
 
+from ..errors import InputSizeError
+
 if TYPE_CHECKING:
     from ..pretrained_cfg import PretrainedCfg
 
@@ -21,6 +23,9 @@ class ModelConfig:
     in_chans: int = 3
     drop_rate: float = 0.0
     drop_path_rate: float = 0.0
+    # The input size the model is built for. Fixed-size families (ViT, Hiera) override it with their size;
+    # for the others None means "the size of the weights' tag" and any value just sets the default size.
+    img_size: int | tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,77 @@ class ClassifierModel(nn.Module):
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""
         return state_dict
+
+    # ---- Input size and architecture facts ------------------------------------------------------------------
+    # One answer per model to "which input size do you expect, which can you take, where are your first conv
+    # and your classifier": the data config, the validate and benchmark tools, weight loading and the
+    # registry's tag records all read these instead of probing attributes.
+
+    @property
+    def total_stride(self) -> int:
+        """Pixels per position of the last feature map (the product of every downsampling)."""
+        return self.feature_info[-1].reduction
+
+    @property
+    def dynamic_img_size(self) -> bool:
+        """True where a fixed-size model was built to take other sizes too (its config's dynamic_img_size)."""
+        return self.fixed_input_size and self.supports_dynamic_img_size and bool(self.config.dynamic_img_size)
+
+    @property
+    def default_img_size(self) -> tuple[int, int]:
+        """(height, width) the model expects: its config's img_size, else its weights' tag's, else 224."""
+        size = self.config.img_size
+        if size is None:
+            size = self.pretrained_cfg.input_size[1:] if self.pretrained_cfg is not None else DEFAULT_IMG_SIZE
+        return _pair(size)
+
+    def feature_map_size(self, img_size: int | tuple[int, int]) -> tuple[int, int]:
+        """(height, width) of the last feature map for an input of `img_size` (partial windows count)."""
+        stride = self.total_stride
+        return tuple(-(-side // stride) for side in _pair(img_size))
+
+    def check_img_size(self, img_size: int | tuple[int, int], name: str | None = None) -> None:
+        """Raise InputSizeError, saying which sizes would do, unless this model can take `img_size` inputs.
+
+        `name` names the model in the message (default: its tag's arch, else its class).
+        """
+        height, width = _pair(img_size)
+        if name is None:
+            name = self.pretrained_cfg.architecture if self.pretrained_cfg is not None else type(self).__name__
+        shown = f"{height}" if height == width else f"{height}x{width}"
+        stride = self.total_stride
+        if min(height, width) < stride:  # the last feature map would be under one pixel: padding only
+            raise InputSizeError(f"{name} needs inputs of at least {stride} pixels (its total stride), not {shown}")
+        if not self.fixed_input_size:
+            return
+        if height % stride or width % stride:
+            lower, upper = height // stride * stride, (height // stride + 1) * stride
+            raise InputSizeError(f"{name} takes input sizes that are multiples of {stride}, not {shown}; "
+                                 f"try {upper}" + (f" or {lower}" if lower else ""))
+        built = self.default_img_size
+        if (height, width) != built and not self.dynamic_img_size:
+            size = height if height == width else (height, width)
+            raise InputSizeError(f"{name} was built for {built[0]}x{built[1]} inputs, not {shown}; create it with "
+                                 f"img_size={size} (or dynamic_img_size=True)")
+
+    @property
+    def first_conv(self) -> str:
+        """Name of the convolution that reads the image (its weight is adapted to another in_chans on load)."""
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Conv2d) and module.in_channels == self.config.in_chans:
+                return name
+        raise AttributeError(f"{type(self).__name__} has no convolution over its {self.config.in_chans} "
+                             "input channels")
+
+
+DEFAULT_IMG_SIZE = 224  # the classic ImageNet evaluation size, for a model built without a tag
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    height, width = size
+    return int(height), int(width)
 
 
 class FeatureExtractor(nn.Module):

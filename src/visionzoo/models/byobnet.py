@@ -19,7 +19,6 @@ from ..layers.activations import make_activation
 from ..layers.channels import make_divisible
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_or_identity, drop_path_rates
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("avg", "max")
@@ -400,5 +399,3 @@ VARIANTS = {
         ),
         stem_chs=24, downsample="avg", **_SE_QUARTER),
 }
-
-register_family("byobnet", ByobNet, VARIANTS)

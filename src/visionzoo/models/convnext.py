@@ -17,7 +17,6 @@ from torch import nn
 from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
@@ -272,5 +271,3 @@ VARIANTS = {
     "convnext_zepto_rms": ConvNextConfig(**_ZEPTO),
     "convnext_zepto_rms_ols": ConvNextConfig(**_ZEPTO, stem="overlap_act"),
 }
-
-register_family("convnext", ConvNext, VARIANTS)

@@ -25,7 +25,6 @@ from torch import nn
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import LayerScale, layer_scale_or_identity
 from ..layers.mlp import Mlp
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("avg", "max")
@@ -328,5 +327,3 @@ VARIANTS = {
         img_size=256, embed_dim=96, num_heads=1, depths=(1, 2, 11, 2), global_pos_size=(16, 16),
         layer_scale_init=1e-5, expand_proj=False),
 }
-
-register_family("hiera", Hiera, VARIANTS)

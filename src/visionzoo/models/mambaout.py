@@ -21,7 +21,6 @@ from torch import nn
 from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import LayerScale, layer_scale_or_identity
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "avg")
@@ -251,5 +250,3 @@ VARIANTS = {
     "mambaout_base_plus_rw": MambaOutConfig(
         depths=(3, 4, 30, 3), dims=_BASE, expansion_ratio=3.0, conv_ratio=1.5, act="silu", **_RW),
 }
-
-register_family("mambaout", MambaOut, VARIANTS)

@@ -19,7 +19,6 @@ from torch import nn
 from ..layers.activations import make_activation
 from ..layers.conv_norm_act import make_conv2d
 from ..layers.drop import drop_path_or_identity, drop_path_rates
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 BLOCKS = ("basic", "bottleneck")
@@ -255,5 +254,3 @@ class ResNet(ClassifierModel):
 VARIANTS = {
     "resnet50d": ResNetConfig(depths=(3, 4, 6, 3), stem="deep", stem_width=32, avg_down=True),
 }
-
-register_family("resnet", ResNet, VARIANTS)

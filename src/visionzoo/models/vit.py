@@ -19,7 +19,6 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
-from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "token", "avg", "map")
@@ -235,5 +234,3 @@ VARIANTS = {
     # The multilingual (i18n) SigLIP tower; the 2024 page misnames it 'vit_so400m_patch14_siglip_256'.
     "vit_so400m_patch16_siglip_256": VitConfig(img_size=256, patch_size=16, act="gelu_tanh", **_SO400M),
 }
-
-register_family("vit", VisionTransformer, VARIANTS)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..pretrained_cfg import PageFigure, PretrainedCfg, ReportedResult
+from ..pretrained_cfg import PretrainedCfg, ReportedResult
+from .figures import PageFigure
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,22 @@ def _accuracy(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def find_corrections(cfg: PretrainedCfg, params_m: float, printed_decimals: dict[str, int]) -> list[Correction]:
-    """Every figure of `cfg`'s source-page rows that is wrong, in the order: name, params, sizes, accuracies.
+def find_corrections(cfg: PretrainedCfg, page: tuple[PageFigure, ...], params_m: float,
+                     printed_decimals: dict[str, int]) -> list[Correction]:
+    """Every figure of the source page's rows `page` of the tag `cfg` that is wrong, in the order: name,
+    params, sizes, accuracies.
 
     `printed_decimals` maps a page section to the decimals its accuracies were printed with.
     """
     name = cfg.name
     corrections = []
-    for page_name in dict.fromkeys(f.page_name for f in cfg.page if f.page_name):
+    for page_name in dict.fromkeys(f.page_name for f in page if f.page_name):
         corrections.append(Correction(name, "model name", page_name, name))
-    for printed in dict.fromkeys(f.params for f in cfg.page if f.params):
+    for printed in dict.fromkeys(f.params for f in page if f.params):
         if not params_agree(printed, params_m):
             corrections.append(Correction(name, "params (M)", printed, f"{params_m:.2f}"))
 
-    figures = [f for f in cfg.page if f.top1 is not None]
+    figures = [f for f in page if f.top1 is not None]
     sizes, accuracies = [], []
     for figure, result in pair_figures(figures, cfg.results):
         decimals = printed_decimals[figure.section]

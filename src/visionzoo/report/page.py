@@ -15,10 +15,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from ..factory import parameter_count
+from ..flops import model_macs
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
+from ..registry import is_model
 from .corrections import Correction, find_corrections
+from .figures import PageFigure, load_page_figures
 from .plots import Point, write_plot
-from .user_results import SpeedSetting, UserResults
+from .user_results import SpeedSetting, UserResults, read_user_results
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,13 +91,18 @@ class Page:
         return [row for section in self.layout.sections for row in self.rows.get(section.key, [])]
 
 
-def _page_cfgs() -> list[PretrainedCfg]:
-    return [cfg for cfgs in all_pretrained_cfgs().values() for cfg in cfgs if cfg.page]
+def _page_tags(year: int) -> list[tuple[PretrainedCfg, tuple[PageFigure, ...]]]:
+    """The tags the page lists, in the tag data's order, each with its figures on the page."""
+    figures = load_page_figures(year)
+    tags = [(cfg, figures[cfg.name]) for cfgs in all_pretrained_cfgs().values() for cfg in cfgs
+            if cfg.name in figures]
+    unknown = sorted(set(figures) - {cfg.name for cfg, _ in tags})
+    if unknown:
+        raise ValueError(f"page_{year}_figures.toml names tags the tag data lacks: {', '.join(unknown)}")
+    return tags
 
 
 def _tag_rows(cfg: PretrainedCfg, params_m: float) -> list[Row]:
-    from ..flops import model_macs
-
     if not cfg.results:  # no ImageNet-1k result (e.g. a feature tower): one row at its input size
         size = cfg.input_size[-1]
         return [Row(cfg.name, size, None, None, params_m, model_macs(cfg.name, size) / 1e9)]
@@ -107,30 +116,29 @@ def _row_order(row: Row) -> tuple:
 
 def build_page(layout: PageLayout | None = None, user: UserResults | None = None) -> Page:
     """Measure and collect the page: rows, corrections, and the page's tags whose arch is not registered."""
-    from ..factory import parameter_count
-    from ..registry import is_model
-
     layout = layout or load_layout()
     decimals = {s.key: s.printed_decimals for s in layout.sections}
-    unknown = sorted({f.section for cfg in _page_cfgs() for f in cfg.page} - set(decimals))
+    page_tags = _page_tags(layout.year)
+    unknown = sorted({f.section for _, figures in page_tags for f in figures} - set(decimals))
     if unknown:
-        raise ValueError(f"tag data names page sections that page_{layout.year}.toml lacks: {', '.join(unknown)}")
+        raise ValueError(f"page_{layout.year}_figures.toml names sections that page_{layout.year}.toml lacks: "
+                         f"{', '.join(unknown)}")
     rows: dict[str, list[Row]] = {}
     corrections: list[Correction] = []
     unregistered = []
-    for cfg in _page_cfgs():
+    for cfg, figures in page_tags:
         if not is_model(cfg.architecture):
             unregistered.append(cfg.name)
             continue
         params_m = parameter_count(cfg.name) / 1e6
         tag_rows = _tag_rows(cfg, params_m)
-        for section in dict.fromkeys(f.section for f in cfg.page):
+        for section in dict.fromkeys(f.section for f in figures):
             rows.setdefault(section, []).extend(tag_rows)
-        corrections += find_corrections(cfg, params_m, decimals)
+        corrections += find_corrections(cfg, figures, params_m, decimals)
     for section_rows in rows.values():
         section_rows.sort(key=_row_order)
     order = {s.key: i for i, s in enumerate(layout.sections)}
-    section_of = {cfg.name: cfg.page[0].section for cfg in _page_cfgs()}
+    section_of = {cfg.name: figures[0].section for cfg, figures in page_tags}
     corrections.sort(key=lambda c: (order[section_of[c.name]], c.name))  # stable: keeps each tag's order
     return Page(layout, rows, corrections, sorted(unregistered), user)
 
@@ -260,8 +268,6 @@ def write_plots(page: Page, directory: Path) -> None:
 
 def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool = True) -> Page:
     """Write the page to `output` (and its plots next to it); `results`: the user's validate/benchmark files."""
-    from .user_results import read_user_results
-
     output = Path(output)
     user = read_user_results(results) if results else None
     page = build_page(user=user)

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..benchmark import PRECISIONS
-from ..registry import UnknownModelError, resolve_pretrained_cfg, split_name
+from ..errors import UnknownModelError, UserError
+from ..registry import resolve_pretrained_cfg, split_name
+from ..runtime import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,11 @@ def _records(path: Path) -> list[dict]:
         document = json.loads(text)
         records = document.get("results", [document]) if isinstance(document, dict) else document
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise ValueError(f"{path}: expected a list of result objects, or an object with a 'results' list")
+            raise UserError(f"{path}: expected a list of result objects, or an object with a 'results' list")
         return records
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(text.splitlines()))
-    raise ValueError(f"cannot read results from {str(path)!r}: give a .csv or .json file from validate or benchmark")
+    raise UserError(f"cannot read results from {str(path)!r}: give a .csv or .json file from validate or benchmark")
 
 
 def _flag(value) -> bool:
@@ -100,7 +101,7 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
     results = UserResults()
     for path in map(Path, paths):
         if not path.is_file():
-            raise FileNotFoundError(f"results file {str(path)!r} does not exist")
+            raise UserError(f"results file {str(path)!r} does not exist")
         usable = 0
         for record in _records(path):
             if "model" not in record or "img_size" not in record:
@@ -128,6 +129,6 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
                     results.device_names[setting.device.split(":")[0]] = str(record["device_name"])
                 usable += 1
         if not usable:
-            raise ValueError(f"{path} holds no validate or benchmark result of a registered model "
+            raise UserError(f"{path} holds no validate or benchmark result of a registered model "
                              "(records need model, img_size and top1 or infer_img_per_s)")
     return results

@@ -7,7 +7,5 @@ for On-Device ML on Edge TPUs" (arXiv 2204.14007). Parameter names follow the pu
 (trained by Ross Wightman / timm), so they load as they are. Weights: Apache-2.0 (see each tag's license).
 
 Layout: `spec.py` the block-row grammar and typed specs, `config.py` the config, `blocks.py` the blocks,
-`builder.py` the one builder from specs to stages, `nets.py` the model and the variants (which registers them).
+`builder.py` the one builder from specs to stages, `nets.py` the model and the variants.
 """
-
-from . import nets  # noqa: F401  (registers the variants)

@@ -15,7 +15,6 @@ from ...layers.activations import make_activation
 from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
-from ...registry import register_family
 from ..base import ClassifierModel, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
 from .config import GLOBAL_POOLS, MobileNetConfig
@@ -274,5 +273,3 @@ VARIANTS = {
     "test_efficientnet": MobileNetConfig(stages=TEST_EFFICIENTNET, stem_chs=24, act="silu", head_chs=256,
                                          channel_round_limit=0.0),
 }
-
-register_family("mobile", MobileNet, VARIANTS)

@@ -1,0 +1,57 @@
+"""Argument types and options shared by the commands, and the table printer.
+
+Nothing here imports torch: every command's arguments are defined without it, so that `visionzoo --help`
+and argument errors answer at once. The commands import the library in their `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """--device cpu|cuda[:N] (parsed by `visionzoo.runtime.resolve_device` when the command runs)."""
+    parser.add_argument("--device", default=None, metavar="cpu|cuda[:N]",
+                        help="where the model runs (default: cuda if available, else cpu)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model NAME[.TAG] (--pretrained | --checkpoint PATH) [--device cpu|cuda[:N]]."""
+    parser.add_argument("--model", required=True, metavar="NAME[.TAG]",
+                        help="architecture, optionally with its pretrained tag (a bare name means its default tag)")
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--pretrained", action="store_true",
+                         help="the tag's published weights (Hugging Face cache, or downloaded)")
+    weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
+    add_device_argument(parser)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, a dashed rule under the header."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)

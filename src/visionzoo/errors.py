@@ -1,0 +1,35 @@
+"""The errors visionzoo raises for problems its caller can fix.
+
+Each message is one line that names the problem and the fix. The command line prints any `VisionzooError`
+as that line (exit status 2); anything else is a bug and keeps its traceback. The classes also derive from
+the built-in type a caller would expect (`ValueError`, `TypeError`, `RuntimeError`), so `except ValueError`
+keeps working.
+"""
+
+
+class VisionzooError(Exception):
+    """Base of every error visionzoo raises on purpose."""
+
+
+class UserError(VisionzooError, ValueError):
+    """A value given by the caller (a name, a size, a path, an option value) that cannot be used."""
+
+
+class UnknownModelError(UserError):
+    """A model or tag name that is not registered; the message suggests close matches."""
+
+
+class OptionError(VisionzooError, TypeError):
+    """An option (keyword argument) that the architecture or function does not have."""
+
+
+class InputSizeError(UserError):
+    """An input size the model cannot take; the message says which sizes it can."""
+
+
+class DataError(UserError):
+    """A data path or label the evaluation cannot use; the message says what to change."""
+
+
+class CheckpointError(VisionzooError, RuntimeError):
+    """A checkpoint that cannot be found, read, or fitted to the model."""

@@ -1,0 +1,69 @@
+"""`predict`: the top-K ImageNet classes a model sees in image files, preprocessed as its weights expect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data.config import resolve_data_config
+from .data.imagenet import NUM_CLASSES, imagenet_class_names
+from .data.transforms import create_transform
+from .errors import UserError
+
+
+def class_names(num_classes: int) -> list[str]:
+    """ImageNet-1k names for a 1000-class head; otherwise 'class I'."""
+    if num_classes == NUM_CLASSES:
+        return list(imagenet_class_names())
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def check_images(paths: Sequence[str]) -> None:
+    """Raise UserError for the first path that is not a file."""
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        raise UserError(f"image {missing[0]} does not exist")
+
+
+def read_image(path: str):
+    """The image at `path` as RGB; UserError naming the file if it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise UserError(f"image {path} does not exist") from None
+    except Exception as error:  # any decoder failure: name the file and the reason in one line
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"cannot read image {path}: {reason}") from None
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, paths: Sequence[str], topk: int = 5, device: torch.device | None = None,
+            batch_size: int = 32) -> list[dict]:
+    """Top-`topk` classes of each image: `[{"image": path, "topk": [{"index", "label", "prob"}, ...]}]`.
+
+    Raises UserError for an unreadable image, a `topk` below 1, or a model without a classifier.
+    """
+    if topk < 1:
+        raise UserError(f"topk must be at least 1, got {topk}")
+    if model.num_classes < 1:
+        raise UserError("the model has no classifier (num_classes 0): it makes features, not predictions")
+    device = device or torch.device("cpu")
+    transform = create_transform(resolve_data_config(model))
+    names = class_names(model.num_classes)
+    k = min(topk, model.num_classes)
+    predictions = []
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        batch = torch.stack([transform(read_image(p)) for p in chunk]).to(device)
+        probs = model(batch).float().softmax(dim=-1)
+        values, indices = probs.topk(k, dim=-1)
+        for path, row_values, row_indices in zip(chunk, values.tolist(), indices.tolist(), strict=True):
+            predictions.append({"image": path, "topk": [
+                {"index": i, "label": names[i], "prob": p} for i, p in zip(row_indices, row_values, strict=True)]})
+    return predictions
