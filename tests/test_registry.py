@@ -54,8 +54,9 @@ def test_the_tag_record_takes_architecture_facts_from_the_model():
 
 
 def test_tag_data_holds_only_facts_about_the_weights():
-    import tomllib
     from importlib import resources
+
+    import tomllib
 
     architecture_facts = {"first_conv", "classifier", "pool_size", "fixed_input_size"}
     for path in resources.files("visionzoo.pretrained").iterdir():

@@ -2,8 +2,9 @@
 
 import pytest
 
-from visionzoo.pretrained_cfg import PageFigure, ReportedResult, all_pretrained_cfgs
+from visionzoo.pretrained_cfg import ReportedResult, all_pretrained_cfgs
 from visionzoo.report.corrections import find_corrections, pair_figures, params_agree, within_rounding
+from visionzoo.report.figures import PageFigure, load_page_figures
 from visionzoo.report.page import load_layout
 
 DECIMALS = {s.key: s.printed_decimals for s in load_layout().sections}
@@ -15,7 +16,8 @@ def tag(name):
 
 
 def corrections(name, params_m):
-    return [(c.figure, c.page, c.correct) for c in find_corrections(tag(name), params_m, DECIMALS)]
+    return [(c.figure, c.page, c.correct) for c in find_corrections(tag(name), load_page_figures()[name], params_m,
+                                                                                DECIMALS)]
 
 
 def test_rounding_is_the_printed_precision():
