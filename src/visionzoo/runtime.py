@@ -42,7 +42,7 @@ def resolve_device(name: str | None = None, local_rank: int = 0) -> torch.device
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+        raise UserError(f"unknown device {name!r}: use cpu or cuda[:N]") from None
     if device.type not in DEVICES:
         raise UserError(f"device {name!r}: only cpu and cuda are supported")
     if device.type == "cuda":

@@ -64,4 +64,4 @@ def test_user_errors_are_one_line_with_the_fix(capsys, monkeypatch, tmp_path):
         assert err.startswith("visionzoo benchmark: error:") and message in err and "\n" not in err
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["benchmark", "--model", "test_vit", "--device", "cuda"]) == 2
-    assert "use --device cpu" in capsys.readouterr().err
+    assert "torch sees no CUDA device; use cpu" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
     assert code == 2 and out == ""
     last = err.splitlines()[-1]  # after the progress lines
     assert last.startswith("visionzoo validate: error: unreadable image ")
-    assert last.endswith("(without --strict it is skipped)")
+    assert last.endswith("--strict it is skipped)")
 
 
 @pytest.mark.parametrize("make_data,message", [
@@ -98,7 +98,7 @@ def test_a_size_the_model_cannot_take_is_a_one_line_error(capsys, checkpoint, va
     code, _, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data", val_folder,
                              "--img-size", 150, "--workers", 0)
     assert code == 2 and err.count("\n") == 1
-    assert "test_vit takes input sizes that are multiples of 16, not 150; try --img-size 160 or 144" in err
+    assert "test_vit takes input sizes that are multiples of 16, not 150; try 160 or 144" in err
     code, _, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data", val_folder,
                              "--img-size", 8, "--workers", 0)
     assert code == 2 and "test_vit needs inputs of at least 16 pixels (its total stride), not 8" in err
@@ -143,29 +143,27 @@ def test_images_of_other_modes_and_a_labels_file(capsys, tmp_path, checkpoint):
 
 
 def test_each_size_takes_the_crop_its_published_figure_was_measured_with():
-    from types import SimpleNamespace
+    import visionzoo
+    from visionzoo.validation import data_config_for_size, evaluation_sizes
 
-    from visionzoo.cli.validate import _sizes, data_config_for_size
-    from visionzoo.pretrained_cfg import all_pretrained_cfgs
-
-    cfg = next(c for c in all_pretrained_cfgs()["mobilenetv4_conv_small"] if c.tag == "e2400_r224_in1k")
-    model = SimpleNamespace(pretrained_cfg=cfg, fixed_input_size=False)
+    cfg = visionzoo.get_pretrained_cfg("mobilenetv4_conv_small.e2400_r224_in1k")
+    with torch.device("meta"):
+        model = visionzoo.create_model(cfg.name)
     reported = {r.img_size: r for r in cfg.results}
     assert data_config_for_size(model, 224, None, reported).crop_pct == 0.875
     assert data_config_for_size(model, 256, None, reported).crop_pct == 0.95
     assert data_config_for_size(model, 256, None, {}).crop_pct == 0.95  # the tag's test size and crop
     assert data_config_for_size(model, 288, None, reported).crop_pct == 0.875
     assert data_config_for_size(model, 256, 1.0, reported).crop_pct == 1.0
-    args = SimpleNamespace(img_size=None, use_test_size=False)
-    assert _sizes(model, args) == [224]
-    assert _sizes(model, SimpleNamespace(img_size=None, use_test_size=True)) == [256]
-    assert _sizes(model, SimpleNamespace(img_size=[256, 224, 256], use_test_size=False)) == [256, 224]
+    assert evaluation_sizes(model, None, use_test_size=False) == [224]
+    assert evaluation_sizes(model, None, use_test_size=True) == [256]
+    assert evaluation_sizes(model, [256, 224, 256], use_test_size=False) == [256, 224]
 
 
 def test_progress_is_a_bar_on_a_terminal(monkeypatch):
     import io
 
-    from visionzoo.cli.validate import Progress
+    from visionzoo.validation import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -182,8 +180,8 @@ def test_progress_is_a_bar_on_a_terminal(monkeypatch):
 
 
 def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
-    from visionzoo.cli.main import UserError
-    from visionzoo.cli.validate import check_forward
+    from visionzoo.errors import InputSizeError
+    from visionzoo.validation import check_forward
 
     class Picky(torch.nn.Module):
         def forward(self, x):
@@ -192,6 +190,6 @@ def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
             return x
 
     check_forward(Picky(), 9, torch.device("cpu"), "picky")
-    with pytest.raises(UserError, match=r"^picky cannot take 10x10 inputs \(sizes must be multiples of 3\); "
-                                        r"choose another --img-size$"):
+    with pytest.raises(InputSizeError, match=r"^picky cannot take 10x10 inputs \(sizes must be multiples of 3\); "
+                                             r"choose another size$"):
         check_forward(Picky(), 10, torch.device("cpu"), "picky")
