@@ -6,12 +6,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import OptionError, UserError
 from ..models.base import DEFAULT_IMG_SIZE
 from .imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
-    from torch import nn
-
+    from ..models.base import ClassifierModel
     from ..pretrained_cfg import PretrainedCfg
 
 CROP_MODES = ("center", "squash", "border")
@@ -40,19 +40,19 @@ class DataConfig:
 
     def __post_init__(self):
         if len(self.input_size) != 3 or min(self.input_size) < 1:
-            raise ValueError(f"input_size must be (channels, height, width) of positive ints, got {self.input_size}")
+            raise UserError(f"input_size must be (channels, height, width) of positive ints, got {self.input_size}")
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+            raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
         if self.crop_mode not in CROP_MODES:
-            raise ValueError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}")
+            raise UserError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}")
         if not 0 < self.crop_pct <= 4:
-            raise ValueError(f"crop_pct must be in (0, 4], got {self.crop_pct}")
+            raise UserError(f"crop_pct must be in (0, 4], got {self.crop_pct}")
         channels = self.input_size[0]
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean and std need {channels} values (one per channel), "
+            raise UserError(f"mean and std need {channels} values (one per channel), "
                              f"got {self.mean} and {self.std}")
         if any(s <= 0 for s in self.std):
-            raise ValueError(f"std must be positive, got {self.std}")
+            raise UserError(f"std must be positive, got {self.std}")
 
     @property
     def img_size(self) -> tuple[int, int]:
@@ -73,28 +73,28 @@ def _as_input_size(img_size: int | tuple[int, int], channels: int) -> tuple[int,
     return channels, int(height), int(width)
 
 
-def resolve_data_config(model: nn.Module | None = None, pretrained_cfg: PretrainedCfg | None = None,
+def resolve_data_config(model: ClassifierModel | None = None, pretrained_cfg: PretrainedCfg | None = None,
                         use_test_size: bool = False, **overrides) -> DataConfig:
     """The preprocessing for `model` (its `pretrained_cfg`) or for `pretrained_cfg`, with `overrides` applied.
 
     Args:
-        model: a visionzoo model; its `pretrained_cfg` is used unless `pretrained_cfg` is given. A fixed-size
-            model (ViT) created at another `img_size` than its weights' is fed its own size.
+        model: a visionzoo model; its `pretrained_cfg` is used unless `pretrained_cfg` is given. A model
+            built with an `img_size` (every fixed-size model, or a conv net created with one) is fed that size.
         use_test_size: take the cfg's `test_input_size`/`test_crop_pct` (a larger evaluation size some
             weights were also measured at) where it has them.
         **overrides: any of img_size (int or (height, width)), input_size, interpolation, crop_pct,
             crop_mode, mean, std. None values are ignored.
 
     Raises:
-        TypeError: an unknown override. ValueError: a value out of range.
+        OptionError (a TypeError): an unknown override. UserError (a ValueError): a value out of range.
     """
     unknown = sorted(set(overrides) - set(_OVERRIDES))
     if unknown:
-        raise TypeError(f"unknown data config option {', '.join(map(repr, unknown))}; "
+        raise OptionError(f"unknown data config option {', '.join(map(repr, unknown))}; "
                         f"the options are {', '.join(_OVERRIDES)}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if pretrained_cfg is None and model is not None:
-        pretrained_cfg = getattr(model, "pretrained_cfg", None)
+        pretrained_cfg = model.pretrained_cfg
 
     values: dict = {}
     if pretrained_cfg is not None:
@@ -105,10 +105,10 @@ def resolve_data_config(model: nn.Module | None = None, pretrained_cfg: Pretrain
             values["input_size"] = tuple(pretrained_cfg.test_input_size)
         if use_test_size and pretrained_cfg.test_crop_pct is not None:
             values["crop_pct"] = pretrained_cfg.test_crop_pct
-    model_size = _fixed_model_size(model)
-    if model_size is not None:
+    if model is not None and model.config.img_size is not None:
+        # the size the model was built for: a fixed-size model's own, or the size a conv net was created with
         channels = values.get("input_size", DataConfig.input_size)[0]
-        values["input_size"] = _as_input_size(model_size, channels)
+        values["input_size"] = _as_input_size(model.default_img_size, channels)
 
     if "img_size" in overrides:
         channels = overrides.get("input_size", values.get("input_size", DataConfig.input_size))[0]
@@ -117,10 +117,3 @@ def resolve_data_config(model: nn.Module | None = None, pretrained_cfg: Pretrain
         if key in overrides:
             overrides[key] = tuple(overrides[key])
     return DataConfig(**{**values, **overrides})
-
-
-def _fixed_model_size(model: nn.Module | None) -> int | tuple[int, int] | None:
-    """The input size a fixed-size model was built for (None for models that take any size)."""
-    if model is None or not getattr(model, "fixed_input_size", False):
-        return None
-    return getattr(getattr(model, "config", None), "img_size", None)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import UserError
 from .image_dataset import ImageDataset, Sample
 
 
@@ -47,9 +48,9 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
     def __init__(self, indices: Sequence[int], batch_size: int, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise UserError(f"batch_size must be at least 1, got {batch_size}")
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside world size {world_size}")
+            raise UserError(f"rank {rank} is outside world size {world_size}")
         self.indices = list(indices)
         self.batch_size = batch_size
         self.rank = rank
