@@ -41,7 +41,10 @@ class Timing:
 
     @classmethod
     def of(cls, seconds: list[float]) -> Timing:
-        quartiles = statistics.quantiles(seconds, n=4, method="inclusive") if len(seconds) > 1 else seconds * 3
+        if len(seconds) > 1:
+            quartiles = statistics.quantiles(seconds, n=4, method="inclusive")
+        else:
+            quartiles = seconds * 3
         return cls(statistics.median(seconds), quartiles[0], quartiles[2], min(seconds), max(seconds))
 
 
@@ -228,7 +231,8 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
                     device: torch.device, channels_last: bool = False, compile: bool = False,
                     train: bool = False, warmup: int = 5, runs: int = 20,
                     on_result: Callable[[BenchmarkResult], None] | None = None) -> list[BenchmarkResult]:
-    """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not raised."""
+    """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not
+    raised."""
     common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
                   channels_last=channels_last, compiled=compile, threads=torch.get_num_threads())
     try:
@@ -291,7 +295,8 @@ def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     records = [dataclasses.asdict(r) for r in results]
     if path.suffix.lower() == ".json":
-        document = {"kind": "benchmark", "visionzoo": __version__, "torch": torch.__version__, "results": records}
+        document = {"kind": "benchmark", "visionzoo": __version__, "torch": torch.__version__,
+                    "results": records}
         path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     elif path.suffix.lower() == ".csv":
         with path.open("w", newline="", encoding="utf-8") as f:

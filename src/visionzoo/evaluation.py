@@ -26,7 +26,8 @@ from .runtime import LOW_PRECISIONS, precision_dtype
 
 @dataclass
 class EvalResult:
-    """Counts over the evaluated samples; unreadable images are left out of `count` and listed in `failures`."""
+    """Counts over the evaluated samples; unreadable images are left out of `count`, listed in
+    `failures`."""
 
     count: int = 0
     correct1: int = 0

@@ -60,7 +60,8 @@ def create_model(
     architecture = get_architecture(name)
     pretrained_cfg = resolve_pretrained_cfg(name)
     if pretrained and pretrained_cfg is None:
-        raise UserError(f"{architecture.name} has no published weights; pass checkpoint_path= or pretrained=False")
+        raise UserError(f"{architecture.name} has no published weights; "
+                        "pass checkpoint_path= or pretrained=False")
     overrides = dict(arch_kwargs, in_chans=in_chans)
     if num_classes is None and pretrained_cfg is not None:
         num_classes = pretrained_cfg.num_classes

@@ -17,7 +17,8 @@ from .factory import create_model
 
 
 def count_macs(model: nn.Module, img_size: int, batch_size: int = 1, in_chans: int = 3) -> int:
-    """MACs of one forward pass of `model` on a batch of `img_size` x `img_size` images (on the model's device).
+    """MACs of one forward pass of `model` on a batch of `img_size` x `img_size` images (on the model's
+    device).
 
     The model's `requires_grad` flags are cleared for the count and restored afterwards.
     """

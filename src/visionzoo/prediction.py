@@ -64,6 +64,7 @@ def predict(model: nn.Module, paths: Sequence[str], topk: int = 5, device: torch
         probs = model(batch).float().softmax(dim=-1)
         values, indices = probs.topk(k, dim=-1)
         for path, row_values, row_indices in zip(chunk, values.tolist(), indices.tolist(), strict=True):
-            predictions.append({"image": path, "topk": [
-                {"index": i, "label": names[i], "prob": p} for i, p in zip(row_indices, row_values, strict=True)]})
+            top = [{"index": i, "label": names[i], "prob": p}
+                   for i, p in zip(row_indices, row_values, strict=True)]
+            predictions.append({"image": path, "topk": top})
     return predictions

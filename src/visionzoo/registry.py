@@ -57,7 +57,8 @@ def _build_table() -> dict[str, Architecture]:
     for family, (model_cls, variants) in FAMILIES.items():
         for name, config in variants.items():
             if name in table:
-                raise ValueError(f"architecture {name!r} is registered twice ({table[name].family}, {family})")
+                raise ValueError(f"architecture {name!r} is registered twice "
+                                 f"({table[name].family}, {family})")
             table[name] = Architecture(name, family, model_cls, config)
     return table
 
@@ -100,12 +101,14 @@ def get_architecture(name: str) -> Architecture:
     arch, _ = split_name(name)
     if arch not in _ARCHITECTURES:
         raise UnknownModelError(
-            f"unknown model {arch!r}{_suggest(arch, _ARCHITECTURES)} (visionzoo.list_models() lists them all)")
+            f"unknown model {arch!r}{_suggest(arch, _ARCHITECTURES)} "
+            "(visionzoo.list_models() lists them all)")
     return _ARCHITECTURES[arch]
 
 
 def resolve_pretrained_cfg(name: str) -> PretrainedCfg | None:
-    """The pretrained cfg of 'arch.tag', or of the arch's default tag for a bare 'arch' (None if it has none)."""
+    """The pretrained cfg of 'arch.tag', or of the arch's default tag for a bare 'arch' (None: it has
+    none)."""
     architecture = get_architecture(name)
     _, tag = split_name(name)
     known = architecture.tags

@@ -94,7 +94,8 @@ class Progress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+            self.bar = tqdm(total=total, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True,
+                            leave=False)
 
     def update(self, evaluated: int, correct: int, skipped: int) -> None:
         self.done += evaluated + skipped
@@ -157,7 +158,8 @@ def check_forward(model: nn.Module, size: int, device: torch.device, name: str, 
             model(torch.zeros(1, in_chans, size, size, device=device))
     except (RuntimeError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputSizeError(f"{name} cannot take {size}x{size} inputs ({reason}); choose another size") from None
+        raise InputSizeError(f"{name} cannot take {size}x{size} inputs ({reason}); "
+                             "choose another size") from None
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -176,7 +178,8 @@ def _row(name: str, tag: str | None, weights: str, size: int, config: DataConfig
     return ValidationRow(
         model=split_name(name)[0], tag=tag, weights=weights, img_size=size, crop_pct=config.crop_pct,
         interpolation=config.interpolation, top1=top1, top5=top5, loss=_round(result.loss, 6),
-        count=result.count, bad_images=len(result.failures), images_per_sec=_round(result.images_per_second, 1),
+        count=result.count, bad_images=len(result.failures),
+        images_per_sec=_round(result.images_per_second, 1),
         **published)
 
 
@@ -231,7 +234,8 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
 
     def fail_strict(index: int, error: str) -> None:
         if strict:
-            raise DataError(f"unreadable image {dataset.name(index)}: {error} (without strict / --strict it is skipped)")
+            raise DataError(f"unreadable image {dataset.name(index)}: {error} "
+                            "(without strict / --strict it is skipped)")
 
     rows, bad_images = [], {}
     built_size, net = None, None

@@ -35,7 +35,8 @@ def download_pretrained(cfg: PretrainedCfg) -> Path:
         raise CheckpointError(
             f"weights of {cfg.name} are not in the Hugging Face cache and cannot be downloaded "
             f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'no connection'}): "
-            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy the cache, "
+            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy the "
+            "cache, "
             f"or pass checkpoint_path=<your copy of {WEIGHTS_FILENAME}>") from error
 
 
@@ -67,10 +68,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise
     except pickle.UnpicklingError as error:  # weights_only refused an object: the file holds pickled code
         raise CheckpointError(
-            f"{path} holds pickled Python objects (code), not only tensors, and visionzoo will not execute it; "
-            "if you trust the file, convert it once to safetensors: python -c \"import torch, safetensors.torch "
-            f"as s; s.save_file(torch.load('{path}', weights_only=False), '{path.with_suffix('.safetensors')}')\" "
-            "(for a training checkpoint, save its state dict) and load the .safetensors file") from error
+            f"{path} holds pickled Python objects (code), not only tensors, and visionzoo will not execute "
+            "it; if you trust the file, convert it once to safetensors: python -c \"import torch, "
+            f"safetensors.torch as s; s.save_file(torch.load('{path}', weights_only=False), "
+            f"'{path.with_suffix('.safetensors')}')\" (for a training checkpoint, save its state dict) and "
+            "load the .safetensors file") from error
     except Exception as error:  # a truncated or foreign file: one line that names it
         raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from error
     raise CheckpointError(f"unsupported checkpoint type {path.suffix!r} for {path}; "
@@ -129,7 +131,8 @@ def _mismatch_report(expected: dict[str, torch.Tensor], state_dict: dict[str, to
     shapes = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
                     for k in set(expected) & set(state_dict) if state_dict[k].shape != expected[k].shape)
     parts = []
-    for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+    problems = (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+    for title, items in problems:
         if items:
             shown = ", ".join(items[:8]) + (f", ... ({len(items) - 8} more)" if len(items) > 8 else "")
             parts.append(f"{title}: {shown}")

@@ -1,4 +1,5 @@
-"""`visionzoo benchmark --model PATTERN ...`: speed, latency spread, memory and GMACs per model and setting."""
+"""`visionzoo benchmark --model PATTERN ...`: speed, latency spread, memory and GMACs per model and
+setting."""
 
 from __future__ import annotations
 
@@ -17,18 +18,22 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
-                        help="names ('arch' or 'arch.tag') or shell-style wildcards, e.g. 'mobilenetv4_conv_*'")
+                        help="names ('arch' or 'arch.tag') or shell-style wildcards, "
+                             "e.g. 'mobilenetv4_conv_*'")
     parser.add_argument("--img-size", type=positive_int, help="input size (default: each model's tag's size)")
     parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[1, 32], metavar="N",
                         help="one setting per batch size (default: 1 32)")
     parser.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=["fp32"],
                         help="inference casts model and input; training uses autocast over fp32 weights")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up compiles it)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model (warm-up compiles it)")
     parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
     add_device_argument(parser)
-    parser.add_argument("--threads", type=positive_int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--warmup", type=non_negative_int, default=5, metavar="N", help="untimed runs first (default 5)")
+    parser.add_argument("--threads", type=positive_int,
+                        help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--warmup", type=non_negative_int, default=5, metavar="N",
+                        help="untimed runs first (default 5)")
     parser.add_argument("--runs", type=positive_int, default=20, metavar="N",
                         help="timed runs; figures are their median with the spread (default 20)")
     parser.add_argument("--results-file", metavar="FILE", help="write every result to FILE.csv or FILE.json")
@@ -44,7 +49,8 @@ HEADER = ["model", "size", "batch", "prec", "params (M)", "GMACs", "infer img/s"
 
 def result_row(r: BenchmarkResult) -> list[str]:
     """One line of the printed table; a failed setting shows its reason."""
-    head = [r.model, str(r.img_size), str(r.batch_size), r.precision, _fmt(r.params_m, ".2f"), _fmt(r.gmacs, ".2f")]
+    head = [r.model, str(r.img_size), str(r.batch_size), r.precision, _fmt(r.params_m, ".2f"),
+            _fmt(r.gmacs, ".2f")]
     if r.status != "ok":
         return head + [f"FAILED: {r.error}", "", "", ""]
     latency = f"{r.infer_ms:.2f} [{r.infer_ms_p25:.2f}-{r.infer_ms_p75:.2f}]"

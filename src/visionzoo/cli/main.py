@@ -28,7 +28,8 @@ def _command_module(name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (imports the command modules, not the library)."""
-    parser = argparse.ArgumentParser(prog="visionzoo", description="Image-classification models and their weights.")
+    parser = argparse.ArgumentParser(prog="visionzoo",
+                                     description="Image-classification models and their weights.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in COMMANDS.items():
         _command_module(name).add_arguments(subparsers.add_parser(name, help=summary, description=summary))
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; a VisionzooError (a problem with the input) is one line on stderr and exit status 2."""
+    """Run one command; a VisionzooError (a problem with the input) is one line on stderr, exit status 2."""
     args = build_parser().parse_args(argv)
     try:
         return _command_module(args.command).run(args)

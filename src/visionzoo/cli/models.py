@@ -8,7 +8,8 @@ from .options import format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell-style wildcards, e.g. 'mobilenet*'")
+    parser.add_argument("patterns", nargs="*", metavar="PATTERN",
+                        help="shell-style wildcards, e.g. 'mobilenet*'")
     parser.add_argument("--pretrained", action="store_true", help="one row per published weight (arch.tag)")
 
 
@@ -23,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     names = list_models(args.patterns, pretrained=args.pretrained)
     if not names:
-        raise UserError(f"no {'pretrained tag' if args.pretrained else 'model'} matches {' '.join(args.patterns)!r}; "
+        kind = "pretrained tag" if args.pretrained else "model"
+        raise UserError(f"no {kind} matches {' '.join(args.patterns)!r}; "
                         "run `visionzoo models` to see them all")
     rows = []
     for name in names:
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append([name, params, _size(cfg), str(cfg.num_classes), best])
         else:
             cfgs = get_architecture(name).pretrained_cfgs
-            rows.append([name, params, _size(cfgs[0] if cfgs else None), ", ".join(c.tag for c in cfgs) or "-"])
+            tags = ", ".join(c.tag for c in cfgs) or "-"
+            rows.append([name, params, _size(cfgs[0] if cfgs else None), tags])
     header = ["model.tag", "params (M)", "input", "classes", "top-1 (best size)"] if args.pretrained \
         else ["model", "params (M)", "input", "tags (default first)"]
     print(format_table(header, rows))

@@ -40,7 +40,8 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model NAME[.TAG] (--pretrained | --checkpoint PATH) [--device cpu|cuda[:N]]."""
     parser.add_argument("--model", required=True, metavar="NAME[.TAG]",
-                        help="architecture, optionally with its pretrained tag (a bare name means its default tag)")
+                        help="architecture, optionally with its pretrained tag "
+                             "(a bare name means its default tag)")
     weights = parser.add_mutually_exclusive_group(required=True)
     weights.add_argument("--pretrained", action="store_true",
                          help="the tag's published weights (Hugging Face cache, or downloaded)")

@@ -1,4 +1,5 @@
-"""`visionzoo predict IMAGE ... --model NAME[.TAG] (--pretrained | --checkpoint PATH)`: top-K classes per image."""
+"""`visionzoo predict IMAGE ... --model NAME[.TAG] (--pretrained | --checkpoint PATH)`: top-K classes per
+image."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topk", type=positive_int, default=5, metavar="K",
                         help="how many classes to show (default 5)")
     parser.add_argument("--json", action="store_true",
-                        help='a JSON list: {"image": PATH, "topk": [{"index": I, "label": NAME, "prob": P}, ...]}')
+                        help='a JSON list: {"image": PATH, '
+                             '"topk": [{"index": I, "label": NAME, "prob": P}, ...]}')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,22 +20,27 @@ from .options import add_model_arguments, non_negative_int, positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--data", required=True, metavar="PATH",
-                        help="class folders named by synset (n01440764/...), a folder with labels.csv, a labels "
-                             "file, a Hugging Face save_to_disk folder, or parquet shards (folder, file or glob)")
+                        help="class folders named by synset (n01440764/...), a folder with labels.csv, "
+                             "a labels file, a Hugging Face save_to_disk folder, or parquet shards "
+                             "(folder, file or glob)")
     parser.add_argument("--labels", metavar="FILE", help="'filename,label' lines for a flat folder of images")
     parser.add_argument("--img-size", type=positive_int, nargs="+", metavar="N",
                         help="input sizes to evaluate at, one result each (default: the tag's)")
     parser.add_argument("--crop-pct", type=float, metavar="F",
                         help="fraction of the resized image kept by the centre crop (default: the tag's)")
     parser.add_argument("--use-test-size", action="store_true",
-                        help="without --img-size: the tag's test_input_size (and test_crop_pct) where it has one")
+                        help="without --img-size: the tag's test_input_size (and test_crop_pct) "
+                             "where it has one")
     parser.add_argument("--batch-size", type=positive_int, default=64, metavar="N")
     parser.add_argument("--workers", type=non_negative_int, default=None, metavar="N",
-                        help="decoding processes per rank (default: the CPUs, shared by the ranks, at most 8)")
+                        help="decoding processes per rank "
+                             "(default: the CPUs, shared by the ranks, at most 8)")
     parser.add_argument("--amp", choices=LOW_PRECISIONS, help="autocast the forward pass to this dtype")
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
-    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate N images spread over the data")
-    parser.add_argument("--results-file", metavar="FILE", help="write the results as JSON (.json) or CSV (.csv)")
+    parser.add_argument("--limit", type=positive_int, metavar="N",
+                        help="evaluate N images spread over the data")
+    parser.add_argument("--results-file", metavar="FILE",
+                        help="write the results as JSON (.json) or CSV (.csv)")
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
 
 
@@ -54,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
         result = validate(args.model, args.data, pretrained=args.pretrained, checkpoint_path=args.checkpoint,
                           img_sizes=args.img_size, crop_pct=args.crop_pct, use_test_size=args.use_test_size,
                           labels_file=args.labels, batch_size=args.batch_size, workers=args.workers,
-                          amp=args.amp, channels_last=args.channels_last, device=args.device, limit=args.limit,
-                          strict=args.strict, progress=True, distributed=context,
+                          amp=args.amp, channels_last=args.channels_last, device=args.device,
+                          limit=args.limit, strict=args.strict, progress=True, distributed=context,
                           on_row=lambda row: print(format_row(row), flush=True))
     finally:
         close_distributed()

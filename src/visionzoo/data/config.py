@@ -40,9 +40,11 @@ class DataConfig:
 
     def __post_init__(self):
         if len(self.input_size) != 3 or min(self.input_size) < 1:
-            raise UserError(f"input_size must be (channels, height, width) of positive ints, got {self.input_size}")
+            raise UserError("input_size must be (channels, height, width) of positive ints, "
+                            f"got {self.input_size}")
         if self.interpolation not in INTERPOLATIONS:
-            raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+            raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, "
+                            f"got {self.interpolation!r}")
         if self.crop_mode not in CROP_MODES:
             raise UserError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}")
         if not 0 < self.crop_pct <= 4:
@@ -79,7 +81,8 @@ def resolve_data_config(model: ClassifierModel | None = None, pretrained_cfg: Pr
 
     Args:
         model: a visionzoo model; its `pretrained_cfg` is used unless `pretrained_cfg` is given. A model
-            built with an `img_size` (every fixed-size model, or a conv net created with one) is fed that size.
+            built with an `img_size` (every fixed-size model, or a conv net created with one) is fed that
+            size.
         use_test_size: take the cfg's `test_input_size`/`test_crop_pct` (a larger evaluation size some
             weights were also measured at) where it has them.
         **overrides: any of img_size (int or (height, width)), input_size, interpolation, crop_pct,

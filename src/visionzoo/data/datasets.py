@@ -54,7 +54,8 @@ def _images_under(folder: Path) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames.sort()
         rel = os.path.relpath(dirpath, folder)
-        found += [name if rel == "." else os.path.join(rel, name) for name in sorted(filenames) if _is_image(name)]
+        found += [name if rel == "." else os.path.join(rel, name)
+                  for name in sorted(filenames) if _is_image(name)]
     return found
 
 
@@ -71,17 +72,20 @@ def class_indices(folder_names: Sequence[str], num_classes: int) -> dict[str, in
         return {name: resolve_label(name, num_classes, f"class folder {name}") for name in names}
     if num_classes == NUM_CLASSES:
         odd = next(name for name in names if not is_synset(name) and not name.isdigit())
-        raise DataError(f"class folder {odd!r} is not named by ImageNet synset id (e.g. n01440764) or class "
-                        "index, so it cannot be matched to the model's ImageNet-1k classes; rename the folders")
+        raise DataError(f"class folder {odd!r} is not named by ImageNet synset id (e.g. n01440764) or "
+                        "class index, so it cannot be matched to the model's ImageNet-1k classes; "
+                        "rename the folders")
     if len(names) > num_classes:
         raise DataError(f"{len(names)} class folders, but the model has only {num_classes} classes")
     return {name: index for index, name in enumerate(names)}
 
 
-def image_folder(root: str | os.PathLike, num_classes: int, transform: Callable | None = None) -> FileListDataset:
+def image_folder(root: str | os.PathLike, num_classes: int,
+                 transform: Callable | None = None) -> FileListDataset:
     """An ImageFolder-style tree: one folder per class, images anywhere below it."""
     root = Path(root)
-    folders = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+    folders = sorted(entry.name for entry in os.scandir(root)
+                     if entry.is_dir() and not entry.name.startswith("."))
     mapping = class_indices(folders, num_classes)
     files, labels = [], []
     for folder in folders:
@@ -118,7 +122,8 @@ def labelled_files(root: str | os.PathLike, labels_file: str | os.PathLike, num_
 
 
 def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
-                   labels_file: str | os.PathLike | None = None, transform: Callable | None = None) -> ImageDataset:
+                   labels_file: str | os.PathLike | None = None,
+                   transform: Callable | None = None) -> ImageDataset:
     """The labelled dataset at `path`, recognised by its layout.
 
     - a folder of class folders (ImageFolder);
@@ -154,8 +159,8 @@ def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
         if (path / name).is_file():
             return _non_empty(labelled_files(path, path / name, num_classes, transform), path)
     if any(_is_image(entry.name) for entry in os.scandir(path)):
-        raise DataError(f"{path} holds images but no labels: add {LABEL_FILE_NAMES[0]} ('filename,label' lines) "
-                        "or put the images in one folder per class")
+        raise DataError(f"{path} holds images but no labels: add {LABEL_FILE_NAMES[0]} "
+                        "('filename,label' lines) or put the images in one folder per class")
     return _non_empty(FileListDataset(path, [], []), path)
 
 

@@ -29,7 +29,8 @@ LABEL_COLUMN = "label"
 
 
 def find_arrow_files(path: Path) -> list[Path]:
-    """The data files of a `save_to_disk` folder, or the parquet shards under a folder (sorted); [] if none."""
+    """The data files of a `save_to_disk` folder, or the parquet shards under a folder (sorted); [] if
+    none."""
     state = path / "state.json"
     if state.is_file():
         try:
@@ -137,7 +138,8 @@ class ArrowImageDataset(ImageDataset):
             names = shard.schema().names
             for column in (IMAGE_COLUMN, LABEL_COLUMN):
                 if column not in names:
-                    raise DataError(f"{shard.path} has no {column!r} column (its columns: {', '.join(names)})")
+                    raise DataError(f"{shard.path} has no {column!r} column "
+                                    f"(its columns: {', '.join(names)})")
             stored_names = _stored_label_names(shard.schema())
             synset_names = stored_names if stored_names and all(is_synset(n) for n in stored_names) else None
             self.starts.append(len(labels))
@@ -175,7 +177,8 @@ class ArrowImageDataset(ImageDataset):
         return f"{shard.path}#{row}"
 
 
-def arrow_dataset(path: str | os.PathLike, num_classes: int, transform: Callable | None = None) -> ArrowImageDataset:
+def arrow_dataset(path: str | os.PathLike, num_classes: int,
+                  transform: Callable | None = None) -> ArrowImageDataset:
     """The Arrow/parquet dataset at `path`: a `save_to_disk` folder, a folder of parquet shards, a parquet
     file or a glob of them."""
     _require_pyarrow()

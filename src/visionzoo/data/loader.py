@@ -1,4 +1,5 @@
-"""Batches for evaluation: worker processes, uint8 collation into shared memory, exact sharding across ranks."""
+"""Batches for evaluation: worker processes, uint8 collation into shared memory, exact sharding across
+ranks."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class Batch:
     failures: list[tuple[int, str]] = field(default_factory=list)
 
     def pin_memory(self) -> Batch:
-        # Called by the DataLoader's pinning thread: page-locked memory makes the copy to the GPU asynchronous.
+        # Called by the DataLoader's pinning thread: page-locked memory makes the copy to the GPU
+        # asynchronous.
         images = self.images.pin_memory() if self.images is not None else None
         return Batch(images, self.targets.pin_memory(), self.indices.pin_memory(), self.failures)
 
@@ -69,7 +71,8 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
     def num_samples(self) -> int:
         """How many samples this rank's batches hold."""
-        return sum(min(self.batch_size, len(self.indices) - k * self.batch_size) for k in self._batch_numbers())
+        return sum(min(self.batch_size, len(self.indices) - k * self.batch_size)
+                   for k in self._batch_numbers())
 
 
 def subset_indices(size: int, limit: int | None) -> list[int]:
@@ -89,14 +92,16 @@ def default_workers(world_size: int = 1) -> int:
 
 
 def create_loader(dataset: ImageDataset, batch_size: int, workers: int, indices: Sequence[int] | None = None,
-                  rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+                  rank: int = 0, world_size: int = 1,
+                  pin_memory: bool = False) -> torch.utils.data.DataLoader:
     """A loader over `indices` of `dataset` (default all) yielding this rank's `Batch`es.
 
     Args:
         workers: decoding processes (0 decodes in this process).
         pin_memory: page-locked batches, for asynchronous copies to a GPU.
     """
-    sampler = ShardedBatchSampler(range(len(dataset)) if indices is None else indices, batch_size, rank, world_size)
+    sampler = ShardedBatchSampler(range(len(dataset)) if indices is None else indices, batch_size, rank,
+                                  world_size)
     return torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_samples, pin_memory=pin_memory,
-        persistent_workers=False, prefetch_factor=4 if workers > 0 else None)
+        dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_samples,
+        pin_memory=pin_memory, persistent_workers=False, prefetch_factor=4 if workers > 0 else None)

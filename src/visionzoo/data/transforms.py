@@ -124,8 +124,10 @@ def _eval_resize_crop(config: DataConfig) -> list:
                 transforms.CenterCrop(list(img_size))]
     if config.crop_mode == "border":
         fill = tuple(round(255 * m) for m in config.mean)
-        return [ResizeKeepRatio(resize_to, config.interpolation, fit="longer"), CenterCropOrPad(img_size, fill)]
-    return [ResizeKeepRatio(resize_to, config.interpolation, fit="shorter"), transforms.CenterCrop(list(img_size))]
+        return [ResizeKeepRatio(resize_to, config.interpolation, fit="longer"),
+                CenterCropOrPad(img_size, fill)]
+    return [ResizeKeepRatio(resize_to, config.interpolation, fit="shorter"),
+            transforms.CenterCrop(list(img_size))]
 
 
 def create_transform(config: DataConfig, training: bool = False, normalize: bool = True):
@@ -154,7 +156,8 @@ def create_transform(config: DataConfig, training: bool = False, normalize: bool
     return transforms.Compose(steps)
 
 
-def normalize_batch(images: torch.Tensor, config: DataConfig, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def normalize_batch(images: torch.Tensor, config: DataConfig,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A (B, C, H, W) uint8 batch -> normalised floats, computed as `create_transform` computes them.
 
     The float32 operations and their order are those of torchvision's ToTensor and Normalize, so the result

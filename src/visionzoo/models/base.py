@@ -150,11 +150,13 @@ class ClassifierModel(nn.Module):
         """
         height, width = _pair(img_size)
         if name is None:
-            name = self.pretrained_cfg.architecture if self.pretrained_cfg is not None else type(self).__name__
+            cfg = self.pretrained_cfg
+            name = cfg.architecture if cfg is not None else type(self).__name__
         shown = f"{height}" if height == width else f"{height}x{width}"
         stride = self.total_stride
         if min(height, width) < stride:  # the last feature map would be under one pixel: padding only
-            raise InputSizeError(f"{name} needs inputs of at least {stride} pixels (its total stride), not {shown}")
+            raise InputSizeError(f"{name} needs inputs of at least {stride} pixels (its total stride), "
+                                 f"not {shown}")
         if not self.fixed_input_size:
             return
         if height % stride or width % stride:
@@ -164,12 +166,13 @@ class ClassifierModel(nn.Module):
         built = self.default_img_size
         if (height, width) != built and not self.dynamic_img_size:
             size = height if height == width else (height, width)
-            raise InputSizeError(f"{name} was built for {built[0]}x{built[1]} inputs, not {shown}; create it with "
-                                 f"img_size={size} (or dynamic_img_size=True)")
+            raise InputSizeError(f"{name} was built for {built[0]}x{built[1]} inputs, not {shown}; "
+                                 f"create it with img_size={size} (or dynamic_img_size=True)")
 
     @property
     def first_conv(self) -> str:
-        """Name of the convolution that reads the image (its weight is adapted to another in_chans on load)."""
+        """Name of the convolution that reads the image (its weight is adapted to another in_chans on
+        load)."""
         for name, module in self.named_modules():
             if isinstance(module, nn.Conv2d) and module.in_channels == self.config.in_chans:
                 return name

@@ -1,1 +1,2 @@
-"""The metrics page generated from the tag data: tables, corrections of the hand-copied page, user results, plots."""
+"""The metrics page generated from the tag data: tables, corrections of the hand-copied page, user results,
+plots."""

@@ -60,7 +60,8 @@ def pair_figures(figures: list[PageFigure],
             if result is None:
                 cost += 1000.0
             else:
-                cost += abs(figure.top1 - result.top1) + (1e-6 if figure.img_size not in (None, result.img_size) else 0)
+                moved = figure.img_size not in (None, result.img_size)
+                cost += abs(figure.top1 - result.top1) + (1e-6 if moved else 0)
         if best_cost is None or cost < best_cost - 1e-12:
             best, best_cost = chosen, cost
     return list(zip(figures, best or [None] * len(figures), strict=True))
@@ -99,7 +100,8 @@ def find_corrections(cfg: PretrainedCfg, page: tuple[PageFigure, ...], params_m:
             sizes.append(Correction(name, f"img size of top-1 {printed_top1}", str(figure.img_size),
                                     str(result.img_size)))
         if not within_rounding(result.top1, figure.top1, decimals):
-            accuracies.append(Correction(name, f"top-1 @ {result.img_size}", printed_top1, f"{result.top1:.3f}"))
+            accuracies.append(Correction(name, f"top-1 @ {result.img_size}", printed_top1,
+                                         f"{result.top1:.3f}"))
         if figure.top5 is not None and not within_rounding(result.top5, figure.top5, decimals):
             accuracies.append(Correction(name, f"top-5 @ {result.img_size}", _accuracy(figure.top5, decimals),
                                          f"{result.top5:.3f}"))

@@ -71,11 +71,13 @@ def _place_labels(axes, points: Sequence[Point], on_front: set[Point], renderer)
         color = "tab:red" if point in on_front else "0.25"
         for side, align in ((4, "left"), (-4, "right")):
             for step in steps:
+                arrow = dict(arrowstyle="-", color="0.7", linewidth=0.4) if step else None
                 text = axes.annotate(point.label, (point.x, point.top1), xytext=(side, 2 + 7 * step),
-                                     textcoords="offset points", fontsize=6, color=color, ha=align, va="center",
-                                     arrowprops=dict(arrowstyle="-", color="0.7", linewidth=0.4) if step else None)
+                                     textcoords="offset points", fontsize=6, color=color, ha=align,
+                                     va="center", arrowprops=arrow)
                 box = text.get_window_extent(renderer).expanded(1.0, 1.1)
-                fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+                fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1
+                        and inside.y0 <= box.y0 and box.y1 <= inside.y1)
                 if fits and not any(box.overlaps(other) for other in placed):
                     placed.append(box)
                     break
@@ -84,11 +86,12 @@ def _place_labels(axes, points: Sequence[Point], on_front: set[Point], renderer)
                 continue
             break
         else:
-            axes.annotate(point.label, (point.x, point.top1), xytext=(4, 2), textcoords="offset points", fontsize=6,
-                          color=color, alpha=0.45, va="center")
+            axes.annotate(point.label, (point.x, point.top1), xytext=(4, 2), textcoords="offset points",
+                          fontsize=6, color=color, alpha=0.45, va="center")
 
 
-def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str, higher_x_better: bool = False) -> None:
+def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
+               higher_x_better: bool = False) -> None:
     """Top-1 against x (log scale) as a PNG: every point labelled, the Pareto front drawn and highlighted."""
     plt = _pyplot()
     front = pareto_front(points, higher_x_better)

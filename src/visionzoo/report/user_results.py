@@ -51,11 +51,13 @@ class SpeedSetting:
 
 @dataclass
 class UserResults:
-    """Accuracy by (arch.tag, img_size); inference images/s by setting, then by (arch, tag or None, img_size)."""
+    """Accuracy by (arch.tag, img_size); inference images/s by setting, then by (arch, tag or None,
+    img_size)."""
 
     accuracy: dict[tuple[str, int], OwnAccuracy] = field(default_factory=dict)
     speed: dict[SpeedSetting, dict[tuple[str, str | None, int], float]] = field(default_factory=dict)
-    device_names: dict[str, str] = field(default_factory=dict)  # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
+    # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
+    device_names: dict[str, str] = field(default_factory=dict)
 
     def own_accuracy(self, name: str, img_size: int) -> OwnAccuracy | None:
         return self.accuracy.get((name, img_size))
@@ -81,7 +83,8 @@ def _records(path: Path) -> list[dict]:
         return records
     if path.suffix.lower() == ".csv":
         return list(csv.DictReader(text.splitlines()))
-    raise UserError(f"cannot read results from {str(path)!r}: give a .csv or .json file from validate or benchmark")
+    raise UserError(f"cannot read results from {str(path)!r}: "
+                    "give a .csv or .json file from validate or benchmark")
 
 
 def _flag(value) -> bool:
@@ -121,10 +124,11 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
                 usable += 1
             elif record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok":
                 setting = SpeedSetting(str(record.get("device", "?")), int(record["batch_size"]),
-                                       str(record.get("precision", "fp32")), _flag(record.get("channels_last")),
-                                       _flag(record.get("compiled")))
+                                       str(record.get("precision", "fp32")),
+                                       _flag(record.get("channels_last")), _flag(record.get("compiled")))
                 arch, tag = split_name(name)
-                results.speed.setdefault(setting, {})[(arch, tag, img_size)] = float(record["infer_img_per_s"])
+                speed = float(record["infer_img_per_s"])
+                results.speed.setdefault(setting, {})[(arch, tag, img_size)] = speed
                 if record.get("device_name"):
                     results.device_names[setting.device.split(":")[0]] = str(record["device_name"])
                 usable += 1
