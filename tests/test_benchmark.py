@@ -1,4 +1,5 @@
-"""The benchmark's structure, failure handling and results files (tiny models, minimal runs; nothing timed)."""
+"""The benchmark's structure, failure handling and results files (tiny models, minimal runs; nothing
+timed)."""
 
 import csv
 import json
@@ -30,7 +31,8 @@ def test_every_setting_is_measured_with_train_step_and_memory():
     results = benchmark_model("test_vit", 160, [1, 2], ["fp32", "bf16"], CPU, train=True, warmup=0, runs=2,
                               on_result=seen.append)
     assert seen == results
-    assert [(r.batch_size, r.precision) for r in results] == [(1, "fp32"), (2, "fp32"), (1, "bf16"), (2, "bf16")]
+    assert [(r.batch_size, r.precision) for r in results] == [(1, "fp32"), (2, "fp32"), (1, "bf16"),
+                                                              (2, "bf16")]
     for r in results:
         assert r.status == "ok", r.error
         assert r.params_m == pytest.approx(0.37, abs=0.01) and r.gmacs > 0

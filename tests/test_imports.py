@@ -35,7 +35,8 @@ def _imports(tree: ast.AST):
 
 
 def import_graph() -> dict[str, set[str]]:
-    """visionzoo module -> the visionzoo modules it imports (`from pkg import mod` counts as importing mod)."""
+    """visionzoo module -> the visionzoo modules it imports (`from pkg import mod` counts as importing
+    mod)."""
     files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
@@ -51,7 +52,8 @@ def import_graph() -> dict[str, set[str]]:
                     module = ".".join(base + ([node.module] if node.module else []))
                 else:
                     module = node.module
-                targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in files else module for a in node.names]
+                targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in files else module
+                           for a in node.names]
             edges |= {t for t in targets if t in files and t != name}
         graph[name] = edges
     return graph
@@ -108,8 +110,9 @@ def test_the_command_line_parser_and_help_load_no_torch():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     for args in (["--help"], ["validate", "--model"], ["benchmark", "--model", "x", "--batch-size", "0"]):
-        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "visionzoo", *args], capture_output=True,
-                              text=True, timeout=60, env={"PYTHONPATH": str(SRC)})
-        imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line]
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "visionzoo", *args],
+                              capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(SRC)})
+        imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                    if "import time:" in line]
         assert "visionzoo.cli.main" in imported and "torch" not in imported, args
         assert done.returncode == (0 if args == ["--help"] else 2), done.stderr[-2000:]

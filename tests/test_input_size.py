@@ -38,7 +38,8 @@ def test_a_fixed_size_model_names_the_sizes_it_can_take():
     assert model.fixed_input_size and model.total_stride == 16 and model.default_img_size == (256, 256)
     with pytest.raises(InputSizeError, match=r"multiples of 16, not 250; try 256 or 240"):
         model.check_img_size(250)
-    with pytest.raises(InputSizeError, match=r"built for 256x256 inputs, not 320; create it with img_size=320"):
+    with pytest.raises(InputSizeError, match=r"built for 256x256 inputs, not 320; "
+                                             r"create it with img_size=320"):
         model.check_img_size(320)
     _meta("vit_betwixt_patch16_reg4_gap_256", dynamic_img_size=True).check_img_size(320)
     conv = _meta("resnet50d")
@@ -55,5 +56,6 @@ def test_a_checkpoint_without_a_tag_gets_its_first_conv_and_head_adapted():
         load_into(model, source)
     first = model.first_conv
     assert first == "patch_embed.proj"
-    assert torch.allclose(model.state_dict()[f"{first}.weight"], source[f"{first}.weight"].sum(1, keepdim=True))
+    adapted = source[f"{first}.weight"].sum(1, keepdim=True)
+    assert torch.allclose(model.state_dict()[f"{first}.weight"], adapted)
     assert model.get_classifier().weight.shape == (10, model.head_hidden_size)

@@ -8,7 +8,8 @@ from visionzoo.registry import default_img_size, resolve_models, split_name
 
 
 def test_split_name():
-    assert split_name("vit_betwixt_patch16_reg4_gap_256.sbb_in1k") == ("vit_betwixt_patch16_reg4_gap_256", "sbb_in1k")
+    assert split_name("vit_betwixt_patch16_reg4_gap_256.sbb_in1k") == ("vit_betwixt_patch16_reg4_gap_256",
+                                                                        "sbb_in1k")
     assert split_name("test_vit") == ("test_vit", None)
 
 
@@ -16,7 +17,8 @@ def test_list_models_wildcards_and_excludes():
     vits = visionzoo.list_models("vit_*")
     assert "vit_so400m_patch16_siglip_256" in vits and "test_vit" not in vits
     assert visionzoo.list_models(["test_*", "vit_so400m*"], exclude_filters="*gap*") == [
-        n for n in visionzoo.list_models() if (n.startswith("test_") or n.startswith("vit_so400m")) and "gap" not in n]
+        n for n in visionzoo.list_models()
+        if (n.startswith("test_") or n.startswith("vit_so400m")) and "gap" not in n]
     assert visionzoo.list_models("no_such_*") == []
 
 
@@ -47,8 +49,8 @@ def test_the_tag_record_takes_architecture_facts_from_the_model():
     cfg = visionzoo.get_pretrained_cfg("mobilenetv4_conv_small.e2400_r224_in1k")
     with torch.device("meta"):
         model = visionzoo.create_model("mobilenetv4_conv_small")
-    assert (cfg.first_conv, cfg.classifier, cfg.fixed_input_size) == (model.first_conv, model.classifier_module,
-                                                                      False)
+    facts = (cfg.first_conv, cfg.classifier, cfg.fixed_input_size)
+    assert facts == (model.first_conv, model.classifier_module, False)
     assert cfg.pool_size == model.feature_map_size(224) == (7, 7)
     assert visionzoo.get_pretrained_cfg("test_vit").pool_size is None  # tokens, no final map
 
@@ -64,13 +66,15 @@ def test_tag_data_holds_only_facts_about_the_weights():
             data = tomllib.loads(path.read_text(encoding="utf-8"))
             for entry in [data.get("defaults", {}), *data["tag"]]:
                 assert not architecture_facts & set(entry), path.name
-                assert "page" not in entry and "mean" not in entry, path.name  # report data; named normalisation
+                # the page figures are report data; mean/std are named once (`normalization`)
+                assert "page" not in entry and "mean" not in entry, path.name
 
 
 def test_unknown_names_suggest_close_matches():
     with pytest.raises(visionzoo.UnknownModelError, match="did you mean vit_betwixt_patch16_reg4_gap_256"):
         visionzoo.create_model("vit_betwixt_patch16_reg4_gap_265")
-    with pytest.raises(visionzoo.UnknownModelError, match="no pretrained tag 'sbb_in1kk'; did you mean sbb_in1k"):
+    with pytest.raises(visionzoo.UnknownModelError,
+                       match="no pretrained tag 'sbb_in1kk'; did you mean sbb_in1k"):
         visionzoo.get_pretrained_cfg("vit_betwixt_patch16_reg4_gap_256.sbb_in1kk")
 
 

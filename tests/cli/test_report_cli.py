@@ -14,7 +14,8 @@ def test_report_writes_the_committed_page_and_its_plots(tmp_path, capsys):
     output = tmp_path / "docs" / "2024.md"
     assert main(["report", "--output", str(output)]) == 0
     assert output.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8")
-    assert sorted(p.name for p in output.parent.glob("*.png")) == ["2024-top1-vs-gmacs.png", "2024-top1-vs-params.png"]
+    assert sorted(p.name for p in output.parent.glob("*.png")) == ["2024-top1-vs-gmacs.png",
+                                                                   "2024-top1-vs-params.png"]
     assert capsys.readouterr().out.startswith(f"wrote {output} and 2 plots: ")
 
 
@@ -24,16 +25,18 @@ def _user_results(tmp_path: Path) -> list[str]:
                         "test_vit,r160_in1k,160,0.95,40.900,67.300,50000\n"
                         "not_a_model,x,160,0.95,1.0,2.0,10\n", encoding="utf-8")
     # the shape `visionzoo validate` writes as JSON; a row without a tag is of weights that are no tag's
-    (tmp_path / "validate.json").write_text(json.dumps({"model": "vit_betwixt_patch16_reg4_gap_384", "results": [
-        {"model": "vit_betwixt_patch16_reg4_gap_384", "tag": "sbb2_e200_in12k_ft_in1k", "img_size": 384,
-         "top1": 86.5, "top5": 98.0},
-        {"model": "vit_betwixt_patch16_reg4_gap_256", "tag": None, "img_size": 256, "top1": 1.0, "top5": 2.0}]}))
+    rows = [{"model": "vit_betwixt_patch16_reg4_gap_384", "tag": "sbb2_e200_in12k_ft_in1k", "img_size": 384,
+             "top1": 86.5, "top5": 98.0},
+            {"model": "vit_betwixt_patch16_reg4_gap_256", "tag": None, "img_size": 256, "top1": 1.0,
+             "top5": 2.0}]
+    (tmp_path / "validate.json").write_text(json.dumps({"model": "vit_betwixt_patch16_reg4_gap_384",
+                                                        "results": rows}))
     speed = [BenchmarkResult("test_vit", 160, 8, "bf16", "cuda:0", "NVIDIA H100", False, False, 16, "ok",
                              infer_img_per_s=12345.6),
-             BenchmarkResult("vit_betwixt_patch16_reg4_gap_256", 256, 8, "bf16", "cuda:0", "NVIDIA H100", False,
-                             False, 16, "ok", infer_img_per_s=2345.6),
-             BenchmarkResult("vit_betwixt_patch16_reg4_gap_384", 384, 8, "bf16", "cuda:0", "NVIDIA H100", False,
-                             False, 16, "failed", error="OutOfMemoryError")]
+             BenchmarkResult("vit_betwixt_patch16_reg4_gap_256", 256, 8, "bf16", "cuda:0", "NVIDIA H100",
+                             False, False, 16, "ok", infer_img_per_s=2345.6),
+             BenchmarkResult("vit_betwixt_patch16_reg4_gap_384", 384, 8, "bf16", "cuda:0", "NVIDIA H100",
+                             False, False, 16, "failed", error="OutOfMemoryError")]
     write_results(tmp_path / "bench.json", speed)
     return [str(validate), str(tmp_path / "validate.json"), str(tmp_path / "bench.json")]
 
@@ -42,10 +45,13 @@ def test_user_results_add_own_top1_throughput_columns_and_plot(tmp_path):
     output = tmp_path / "2024.md"
     assert main(["report", "--output", str(output), "--results", *_user_results(tmp_path)]) == 0
     page = output.read_text(encoding="utf-8")
-    assert "| model.tag | img size | top-1 | own top-1 (diff) | top-5 | params (M) | GMACs | img/s (cuda, bs 8, bf16) |" in page
+    assert ("| model.tag | img size | top-1 | own top-1 (diff) | top-5 | params (M) | GMACs "
+            "| img/s (cuda, bs 8, bf16) |") in page
     assert "| test_vit.r160_in1k | 160 | 40.982 | 40.900 (-0.082) | 67.382 | 0.37 | 0.04 | 12345.6 |" in page
-    assert "| vit_betwixt_patch16_reg4_gap_256.sbb2_e200_in12k_ft_in1k | 256 | 85.734 | - | 97.610 | 60.40 | 16.50 | 2345.6 |" in page
-    assert "| vit_betwixt_patch16_reg4_gap_384.sbb2_e200_in12k_ft_in1k | 384 | 86.618 | 86.500 (-0.118) | 98.010 | 60.60 | 39.66 | - |" in page
+    assert ("| vit_betwixt_patch16_reg4_gap_256.sbb2_e200_in12k_ft_in1k | 256 | 85.734 | - | 97.610 | 60.40 "
+            "| 16.50 | 2345.6 |") in page
+    assert ("| vit_betwixt_patch16_reg4_gap_384.sbb2_e200_in12k_ft_in1k | 384 | 86.618 | 86.500 (-0.118) "
+            "| 98.010 | 60.60 | 39.66 | - |") in page
     assert "on cuda: NVIDIA H100" in page
     assert "![top-1 vs measured throughput](2024-top1-vs-throughput.png)" in page
     assert (tmp_path / "2024-top1-vs-throughput.png").read_bytes()[:4] == b"\x89PNG"

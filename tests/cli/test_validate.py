@@ -54,8 +54,9 @@ def test_one_result_per_size_with_reported_figures_and_bad_images(capsys, tmp_pa
 
 def test_csv_results_and_limit(capsys, tmp_path, checkpoint, val_folder):
     results = tmp_path / "results.csv"
-    code, out, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data", val_folder,
-                               "--limit", 7, "--crop-pct", 1.0, "--workers", 0, "--results-file", results)
+    code, out, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint,
+                               "--data", val_folder, "--limit", 7, "--crop-pct", 1.0, "--workers", 0,
+                               "--results-file", results)
     assert code == 0, err
     (row,) = list(csv.DictReader(results.open()))
     assert (row["img_size"], row["crop_pct"], row["tag"], row["reported_top1"]) == ("160", "1.0", "", "")
@@ -72,8 +73,8 @@ def test_plain_log_lines_when_not_a_terminal(capsys, checkpoint, val_folder):
 
 
 def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
-    code, out, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data", val_folder,
-                               "--strict", "--workers", 0)
+    code, out, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint,
+                               "--data", val_folder, "--strict", "--workers", 0)
     assert code == 2 and out == ""
     last = err.splitlines()[-1]  # after the progress lines
     assert last.startswith("visionzoo validate: error: unreadable image ")
@@ -84,7 +85,8 @@ def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
     (lambda root: root / "missing", "data path .*missing does not exist"),
     (lambda root: root, "no images found in"),
     (lambda root: synset_folder(root / "cats", ["cat"], 1), "'cat' is not named by ImageNet synset id"),
-    (lambda root: synset_folder(root / "far", ["1000"], 1), "label 1000 is outside the model's classes 0..999"),
+    (lambda root: synset_folder(root / "far", ["1000"], 1),
+     "label 1000 is outside the model's classes 0..999"),
 ])
 def test_data_errors_are_one_line(capsys, tmp_path, checkpoint, make_data, message):
     code, out, err = _validate(capsys, "--model", "test_vit", "--checkpoint", checkpoint, "--data",
@@ -124,7 +126,8 @@ def _run_validate(command: list[str], results: Path, data: Path, checkpoint: Pat
 
 
 def test_two_process_torchrun_equals_the_single_process_result(tmp_path, checkpoint, val_folder):
-    single = _run_validate([sys.executable, "-m", "visionzoo"], tmp_path / "single.json", val_folder, checkpoint)
+    single = _run_validate([sys.executable, "-m", "visionzoo"], tmp_path / "single.json", val_folder,
+                           checkpoint)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                 "-m", "visionzoo"]
     sharded = _run_validate(torchrun, tmp_path / "sharded.json", val_folder, checkpoint)
@@ -190,6 +193,6 @@ def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
             return x
 
     check_forward(Picky(), 9, torch.device("cpu"), "picky")
-    with pytest.raises(InputSizeError, match=r"^picky cannot take 10x10 inputs \(sizes must be multiples of 3\); "
-                                             r"choose another size$"):
+    with pytest.raises(InputSizeError, match=r"^picky cannot take 10x10 inputs "
+                                             r"\(sizes must be multiples of 3\); choose another size$"):
         check_forward(Picky(), 10, torch.device("cpu"), "picky")

@@ -8,7 +8,8 @@ from visionzoo.data import DataConfig, create_dataset, create_loader, create_tra
 from visionzoo.data.loader import ShardedBatchSampler, subset_indices
 
 
-@pytest.mark.parametrize("size,batch,world", [(13, 4, 2), (13, 4, 3), (8, 4, 2), (3, 4, 4), (1, 1, 2), (0, 2, 2)])
+@pytest.mark.parametrize("size,batch,world",
+                         [(13, 4, 2), (13, 4, 3), (8, 4, 2), (3, 4, 4), (1, 1, 2), (0, 2, 2)])
 def test_sharding_covers_every_sample_once_in_the_single_process_batches(size, batch, world):
     single = list(ShardedBatchSampler(range(size), batch))
     shards = [ShardedBatchSampler(range(size), batch, rank, world) for rank in range(world)]

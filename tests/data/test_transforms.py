@@ -56,7 +56,8 @@ SHAPES = [(451, 300), (300, 451), (256, 256), (97, 61), (300, 29), (24, 24)]
 @pytest.mark.parametrize("crop_mode", ["center", "squash", "border"])
 @pytest.mark.parametrize("interpolation", INTERPOLATIONS)
 def test_eval_transform_matches_reference_on_shapes(crop_mode, interpolation):
-    config = DataConfig(input_size=(3, 224, 224), interpolation=interpolation, crop_pct=0.875, crop_mode=crop_mode)
+    config = DataConfig(input_size=(3, 224, 224), interpolation=interpolation, crop_pct=0.875,
+                        crop_mode=crop_mode)
     transform = create_transform(config)
     for seed, shape in enumerate(SHAPES):
         image = _synthetic("RGB", shape, seed)
@@ -137,7 +138,8 @@ def test_resolved_config_matches_reference_for_every_tag(use_test_size):
             reference_cfg = _reference_cfg_dict(cfg.name)
             if reference_cfg is None:
                 continue
-            reference = timm.data.resolve_data_config(pretrained_cfg=reference_cfg, use_test_size=use_test_size)
+            reference = timm.data.resolve_data_config(pretrained_cfg=reference_cfg,
+                                                      use_test_size=use_test_size)
             ours = resolve_data_config(pretrained_cfg=cfg, use_test_size=use_test_size)
             assert ours.to_dict() == {k: tuple(v) if isinstance(v, (list, tuple)) else v
                                       for k, v in reference.items()}, cfg.name
@@ -153,8 +155,10 @@ def test_resolve_from_model_and_overrides():
     assert (config.crop_pct, config.interpolation, config.mean) == (0.95, "bicubic", (0.5, 0.5, 0.5))
     # A fixed-size model built at another size is fed its own size.
     assert resolve_data_config(visionzoo.create_model("test_vit", img_size=192)).img_size == (192, 192)
-    overridden = resolve_data_config(model, img_size=224, crop_pct=1.0, crop_mode="squash", interpolation=None)
-    assert (overridden.input_size, overridden.crop_pct, overridden.crop_mode) == ((3, 224, 224), 1.0, "squash")
+    overridden = resolve_data_config(model, img_size=224, crop_pct=1.0, crop_mode="squash",
+                                     interpolation=None)
+    assert (overridden.input_size, overridden.crop_pct, overridden.crop_mode) == ((3, 224, 224), 1.0,
+                                                                                  "squash")
     assert overridden.interpolation == "bicubic"  # None means: keep the cfg's
     assert resolve_data_config().to_dict() == DataConfig().to_dict()
 

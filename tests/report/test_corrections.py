@@ -1,4 +1,5 @@
-"""Finding the hand-copied page's wrong figures: rounding, parameter counts, and figures under the wrong size."""
+"""Finding the hand-copied page's wrong figures: rounding, parameter counts, and figures under the wrong
+size."""
 
 import pytest
 
@@ -16,8 +17,8 @@ def tag(name):
 
 
 def corrections(name, params_m):
-    return [(c.figure, c.page, c.correct) for c in find_corrections(tag(name), load_page_figures()[name], params_m,
-                                                                                DECIMALS)]
+    found = find_corrections(tag(name), load_page_figures()[name], params_m, DECIMALS)
+    return [(c.figure, c.page, c.correct) for c in found]
 
 
 def test_rounding_is_the_printed_precision():
@@ -34,26 +35,31 @@ def test_parameter_counts_agree_within_their_rounding(printed, measured, agrees)
 
 
 def test_figures_pair_with_the_closest_results_so_a_wrong_size_is_found():
-    results = (ReportedResult(224, 76.310, 92.842, 0.95, "bicubic"), ReportedResult(256, 77.182, 93.328, 1.0, "bicubic"))
+    results = (ReportedResult(224, 76.310, 92.842, 0.95, "bicubic"),
+               ReportedResult(256, 77.182, 93.328, 1.0, "bicubic"))
     figures = [PageFigure("s", img_size=320, top1=77.16), PageFigure("s", img_size=256, top1=76.31)]
     assert [(f.img_size, r.img_size) for f, r in pair_figures(figures, results)] == [(320, 256), (256, 224)]
 
 
 def test_a_tie_keeps_the_printed_size():
-    results = (ReportedResult(224, 80.0, 95.0, 0.95, "bicubic"), ReportedResult(256, 80.0, 95.0, 1.0, "bicubic"))
+    results = (ReportedResult(224, 80.0, 95.0, 0.95, "bicubic"),
+               ReportedResult(256, 80.0, 95.0, 1.0, "bicubic"))
     figures = [PageFigure("s", img_size=256, top1=80.0)]
     assert pair_figures(figures, results)[0][1].img_size == 256
 
 
 def test_the_issues_examples_are_found():
-    assert corrections("mobilenetv3_large_150d.ra4_e3600_r256_in1k", 14.62)[0] == ("params (M)", "7.5", "14.62")
+    assert corrections("mobilenetv3_large_150d.ra4_e3600_r256_in1k", 14.62)[0] == ("params (M)", "7.5",
+                                                                                     "14.62")
     assert corrections("mobilenetv3_large_100.ra4_e3600_r224_in1k", 5.48) == [
         ("img size of top-1 77.16", "320", "256"),
         ("img size of top-1 76.31", "256", "224"),
         ("top-1 @ 256", "77.16", "77.182"),
     ]
-    assert ("img size of top-1 80.406", "224", "240") in corrections("efficientnet_b1.ra4_e3600_r240_in1k", 7.79)
-    assert ("img size of top-1 77.600", "288", "256") in corrections("mobilenetv1_125.ra4_e3600_r224_in1k", 6.27)
+    assert ("img size of top-1 80.406", "224", "240") in corrections("efficientnet_b1.ra4_e3600_r240_in1k",
+                                                                      7.79)
+    assert ("img size of top-1 77.600", "288", "256") in corrections("mobilenetv1_125.ra4_e3600_r224_in1k",
+                                                                      6.27)
 
 
 def test_a_figure_at_a_size_never_measured_and_a_wrong_name():
@@ -62,7 +68,8 @@ def test_a_figure_at_a_size_never_measured_and_a_wrong_name():
         ("top-1 @ 160", "40.822", "40.982"),
     ]
     assert corrections("vit_so400m_patch16_siglip_256.webli_i18n", 427.89) == [
-        ("model name", "vit_so400m_patch14_siglip_256.webli (i18n)", "vit_so400m_patch16_siglip_256.webli_i18n")]
+        ("model name", "vit_so400m_patch14_siglip_256.webli (i18n)",
+         "vit_so400m_patch16_siglip_256.webli_i18n")]
 
 
 def test_figures_that_only_differ_by_rounding_are_not_corrections():

@@ -74,7 +74,8 @@ def test_plots_exist_next_to_the_page_and_are_linked():
 
 def test_corrections_list_the_i18n_siglip_name():
     corrections = PAGE.read_text(encoding="utf-8").split("## Corrections", 1)[1]
-    assert ("| vit_so400m_patch16_siglip_256.webli_i18n | model name | vit_so400m_patch14_siglip_256.webli (i18n) |"
+    assert ("| vit_so400m_patch16_siglip_256.webli_i18n | model name "
+            "| vit_so400m_patch14_siglip_256.webli (i18n) |"
             in corrections)
 
 
@@ -83,7 +84,8 @@ def test_rows_are_the_measured_results(generated):
         for cfg in cfgs:
             if cfg.name in load_page_figures() and f"| {cfg.name} |" in generated:
                 for result in cfg.results:
-                    assert f"| {cfg.name} | {result.img_size} | {result.top1:.3f} | {result.top5:.3f} |" in generated
+                    row = f"| {cfg.name} | {result.img_size} | {result.top1:.3f} | {result.top5:.3f} |"
+                    assert row in generated
 
 
 def test_import_stays_light():

@@ -11,7 +11,8 @@ def test_benchmark_settings_are_columns_in_benchmark_order(tmp_path):
     write_results(tmp_path / "bench.csv", results)
     user = read_user_results([tmp_path / "bench.csv"])
     assert [s.label for s in user.settings] == [
-        "cpu, bs 1, fp32", "cpu, bs 1, bf16", "cpu, bs 1, fp16", "cpu, bs 8, fp32", "cpu, bs 8, bf16", "cpu, bs 8, fp16"]
+        "cpu, bs 1, fp32", "cpu, bs 1, bf16", "cpu, bs 1, fp16",
+        "cpu, bs 8, fp32", "cpu, bs 8, bf16", "cpu, bs 8, fp16"]
     # throughput depends on the architecture, not the weights: every tag of the arch gets it
     assert user.throughput(user.settings[3], "test_vit.r160_in1k", 160) == 8.0
     assert user.throughput(user.settings[3], "test_vit.r160_in1k", 224) is None
