@@ -1,4 +1,5 @@
-"""`visionzoo validate`: results per size, reported figures, result files, errors, and the distributed run."""
+"""`visionzoo validate` and the library's `validate` under it: results per size, reported figures, result
+files, errors, and the distributed run."""
 
 import csv
 import json
@@ -13,6 +14,8 @@ import torch
 
 from tests.images import synset_folder, write_image, write_truncated_jpeg
 from visionzoo.cli.main import main
+from visionzoo.errors import InputSizeError, UserError
+from visionzoo.validation import RESULT_FIELDS, ValidationRow, format_row, validate, write_results
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 SYNSETS = ["n01440764", "n02123045", "n07920052", "n04485082"]
@@ -183,7 +186,6 @@ def test_progress_is_a_bar_on_a_terminal(monkeypatch):
 
 
 def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
-    from visionzoo.errors import InputSizeError
     from visionzoo.validation import check_forward
 
     class Picky(torch.nn.Module):
@@ -196,3 +198,30 @@ def test_a_forward_pass_that_fails_at_a_size_becomes_a_one_line_error():
     with pytest.raises(InputSizeError, match=r"^picky cannot take 10x10 inputs "
                                              r"\(sizes must be multiples of 3\); choose another size$"):
         check_forward(Picky(), 10, torch.device("cpu"), "picky")
+
+
+def test_validate_from_python_returns_the_rows_the_command_writes(checkpoint, val_folder, tmp_path):
+    seen = []
+    result = validate("test_vit.r160_in1k", val_folder, checkpoint_path=checkpoint, img_sizes=[160, 192],
+                      batch_size=3, workers=0, device="cpu", on_row=seen.append)
+    assert [row.img_size for row in result.rows] == [160, 192] and list(result.rows) == seen
+    first = result.rows[0]
+    assert isinstance(first, ValidationRow) and first.count == 12 and first.bad_images == 2
+    assert (first.tag, first.weights, first.crop_pct) == ("r160_in1k", str(checkpoint), 0.95)
+    assert first.reported_top1 == 40.982 and first.top1_diff == round(first.top1 - 40.982, 4)
+    assert result.rows[1].reported_top1 is None  # no published figure at 192
+    assert format_row(first).startswith("test_vit.r160_in1k @ 160 (crop_pct 0.95, bicubic): top1 ")
+    path = tmp_path / "results.json"
+    write_results(path, result)
+    document = json.loads(path.read_text())
+    assert document == result.to_dict() and list(document["results"][0]) == list(RESULT_FIELDS)
+
+
+def test_validate_refuses_what_it_cannot_do_before_reading_weights(val_folder, tmp_path):
+    missing = tmp_path / "missing.safetensors"  # never read: the checks come first
+    with pytest.raises(InputSizeError, match="test_vit takes input sizes that are multiples of 16, not 150"):
+        validate("test_vit", val_folder, checkpoint_path=missing, img_sizes=[150], workers=0, device="cpu")
+    with pytest.raises(UserError, match="pretrained=True or checkpoint_path"):
+        validate("test_vit", val_folder)
+    with pytest.raises(UserError, match="amp must be one of bf16, fp16"):
+        validate("test_vit", val_folder, checkpoint_path=missing, amp="fp8")
