@@ -99,6 +99,27 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def _imports_visionzoo(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").split(".")[0] == "visionzoo"
+    return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "visionzoo" for a in node.names)
+
+
+def test_the_library_imports_its_own_modules_at_module_level():
+    # Function-level imports hide the real dependencies (and cycles); they are kept for heavy optional
+    # packages, and for the command modules, whose `run` loads the library so that the parser starts fast.
+    inside_functions = []
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name.startswith("visionzoo.cli."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                inside_functions += [f"{name}:{inner.lineno} in {node.name}()" for inner in ast.walk(node)
+                                     if _imports_visionzoo(inner)]
+    assert not inside_functions, f"visionzoo imports inside functions: {inside_functions}"
+
+
 def test_the_command_line_parser_and_help_load_no_torch():
     code = ("import sys\n"
             "from visionzoo.cli.main import build_parser\n"

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mlp import Mlp
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with one fused qkv projection; input and output are (B, N, C)."""
@@ -38,8 +40,6 @@ class AttentionPoolLatent(nn.Module):
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, act: str = "gelu", norm_eps: float = 1e-6):
-        from .mlp import Mlp  # local: keeps this module's import list to what attention itself needs
-
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
