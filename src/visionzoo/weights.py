@@ -35,9 +35,8 @@ def download_pretrained(cfg: PretrainedCfg) -> Path:
         raise CheckpointError(
             f"weights of {cfg.name} are not in the Hugging Face cache and cannot be downloaded "
             f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'no connection'}): "
-            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy the "
-            "cache, "
-            f"or pass checkpoint_path=<your copy of {WEIGHTS_FILENAME}>") from error
+            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy "
+            f"the cache, or pass checkpoint_path=<your copy of {WEIGHTS_FILENAME}>") from error
 
 
 def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
