@@ -224,7 +224,13 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         blueprint = create_model(model)
         sizes = evaluation_sizes(blueprint, img_sizes, use_test_size)
         for size in sizes:  # before reading any weights
-            create_model(model, img_size=size).check_img_size(size, name=model)
+            try:
+                probe = create_model(model, img_size=size)
+            except UserError:
+                raise
+            except ValueError as error:  # a family's config refusing the size
+                raise InputSizeError(f"{model} cannot be built for {size}x{size} inputs ({error})") from None
+            probe.check_img_size(size, name=model)
     cfg = blueprint.pretrained_cfg
     reported = reported_results(cfg, model, pretrained)
     tag = cfg.tag if cfg is not None and (pretrained or split_name(model)[1] is not None) else None
