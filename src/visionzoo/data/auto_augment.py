@@ -168,7 +168,10 @@ def apply_op(img: Image.Image, name: str, argument, interpolation: str = "bicubi
     if name == "Invert":
         return F.invert(img)
     if name.startswith("Posterize"):
-        return img if argument >= 8 else F.posterize(img, argument)
+        if argument >= 8:
+            return img
+        # Keeping 0 bits leaves a black image (what PIL gave before version 10, which now refuses 0 bits).
+        return F.posterize(img, argument) if argument > 0 else img.point(lambda _: 0)
     if name.startswith("Solarize") and name != "SolarizeAdd":
         return F.solarize(img, argument)
     if name == "SolarizeAdd":
