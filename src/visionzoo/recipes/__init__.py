@@ -262,7 +262,9 @@ def _yaml_scalar(value) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
     if isinstance(value, float):
-        return repr(value)
+        text = repr(value)
+        # YAML 1.1 readers (PyYAML) take "1e-06" for a string: a float needs a dot before the exponent.
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
