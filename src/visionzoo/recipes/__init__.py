@@ -57,7 +57,7 @@ FIELDS = {
     "clip_grad": "gradient clipping threshold", "clip_mode": "clip by norm or value",
     "amp": "autocast precision: bf16 or fp16",
     "channels_last": "channels-last memory format",
-    "img_size": "train crop size", "crop_pct": "eval crop fraction used while training",
+    "img_size": "train crop size", "crop_pct": "eval crop fraction of the validation during training (recipe record only)",
     "test_img_size": "size the published result is best at (recipe record only)",
     "aa": "RandAugment string", "reprob": "random erasing probability", "remode": "random erasing fill",
     "recount": "random erasing boxes", "mixup": "mixup alpha", "cutmix": "cutmix alpha",
@@ -72,7 +72,7 @@ FIELDS = {
     "dataset": "training set (imagenet-1k, imagenet-12k)", "num_classes": "classes of the trained head",
 }
 # Fields that describe the recipe but are not options of `visionzoo train`.
-RECORD_ONLY = ("global_batch_size", "test_img_size", "dataset", "lr_noise")
+RECORD_ONLY = ("global_batch_size", "test_img_size", "dataset", "lr_noise", "crop_pct")
 STATUSES = ("published", "partial", "not_public")
 _TAG_EPOCHS = re.compile(r"(?:^|_)e(\d+)(?:_|$)")
 _TAG_SIZE = re.compile(r"(?:^|_)r(\d+)(?:_|$)")
