@@ -1,4 +1,4 @@
-"""Random erasing, mixup/cutmix, the repeated-augmentation sampler, soft-target losses and the train transform."""
+"""Random erasing, mixup/cutmix, repeated-augmentation sampling, soft-target losses, the train transform."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def test_smoothing_switch_probability_and_off_epoch():
     mixed, targets = mixer(images.clone(), torch.arange(4))
     assert targets.min().item() == pytest.approx(0.01)  # smoothing folded in: every class keeps s / K
     assert torch.allclose(targets.sum(1), torch.ones(4))
-    assert all(set(m.unique().tolist()) <= {float(i), float((i - 1) % 4)} for i, m in enumerate(mixed))  # cutmix
+    # switch probability 1: always cutmix, so every pixel comes from one of the two images
+    assert all(set(m.unique().tolist()) <= {float(i), float((i - 1) % 4)} for i, m in enumerate(mixed))
     mixer.set_epoch(5)
     unmixed, smoothed = mixer(images.clone(), torch.arange(4))
     assert torch.equal(unmixed, images)
@@ -164,11 +165,13 @@ def test_binary_cross_entropy_matches_reference(smoothing, thresh, sum_classes):
 # --- train transform ----------------------------------------------------------------------------------------
 
 def test_train_transform_from_recipe_options():
-    options = {"aa": "rand-m8-inc1-mstd1.0", "reprob": 0.25, "remode": "pixel", "recount": 1, "scale": [0.08, 1.0],
-               "hflip": 0.5, "color_jitter": 0.4, "train_interpolation": "random", "lr": 0.002, "opt": "adamw"}
+    options = {"aa": "rand-m8-inc1-mstd1.0", "reprob": 0.25, "remode": "pixel", "recount": 1,
+               "scale": [0.08, 1.0], "hflip": 0.5, "color_jitter": 0.4, "train_interpolation": "random",
+               "lr": 0.002, "opt": "adamw"}
     transform = create_train_transform(48, options)
     text = repr(transform)
-    assert "RandAugment" in text and "RandomErasing" in text and "ColorJitter" not in text  # jitter off with AA
+    assert "RandAugment" in text and "RandomErasing" in text
+    assert "ColorJitter" not in text  # colour jitter is off when RandAugment is on
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8))
     torch.manual_seed(0)
     out = transform(img)
@@ -177,7 +180,8 @@ def test_train_transform_from_recipe_options():
     assert torch.equal(transform(img), out)  # one seed, one augmentation
     raw_transform = create_train_transform((32, 40), options, normalize=False)
     raw = raw_transform(img)
-    assert raw.shape == (3, 32, 40) and raw.dtype == torch.uint8 and "RandomErasing" not in repr(raw_transform)
+    assert raw.shape == (3, 32, 40) and raw.dtype == torch.uint8
+    assert "RandomErasing" not in repr(raw_transform)
     assert isinstance(create_batch_erasing(options), RandomErasing)
     basic = repr(create_train_transform(32, {"color_jitter": 0.4, "train_interpolation": "bilinear"}))
     assert "ColorJitter" in basic and "RandomResizedCrop" in basic

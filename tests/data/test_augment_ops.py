@@ -1,4 +1,4 @@
-"""RandAugment: the string grammar, each op at a fixed magnitude, and pixel parity with the reference's ops."""
+"""RandAugment: the grammar, each op at a fixed magnitude, and pixel parity with the reference's ops."""
 
 from __future__ import annotations
 

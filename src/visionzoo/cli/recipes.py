@@ -7,7 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", metavar="PATTERN",
-                        help="a recipe name or arch.tag, or shell-style wildcards over both, e.g. 'mobilenetv4*'")
+                        help="a recipe name or arch.tag, or shell-style wildcards over both, "
+                             "e.g. 'mobilenetv4*'")
     parser.add_argument("--show", action="store_true",
                         help="print the one recipe PATTERN names (a recipe or an arch.tag) as the YAML that "
                              "`visionzoo train --config` reads, with each value's provenance as a comment")

@@ -99,8 +99,8 @@ def parse_rand_augment(text: str) -> RandAugmentSpec:
     """
     sections = text.strip().split("-")
     if sections[0] != "rand":
-        raise AugmentSpecError(f"augmentation {text!r} is not a RandAugment string ({_GRAMMAR}); the AutoAugment "
-                               "policies and AugMix are not built because no recipe here uses them")
+        raise AugmentSpecError(f"augmentation {text!r} is not a RandAugment string ({_GRAMMAR}); the "
+                               "AutoAugment policies and AugMix are not built (no recipe here uses them)")
     values: dict = {}
     for section in sections[1:]:
         match = _SECTION.match(section)
@@ -121,9 +121,9 @@ def parse_rand_augment(text: str) -> RandAugmentSpec:
         raise AugmentSpecError(f"RandAugment {text!r}: p must be in [0, 1]")
     if values.get("n", 2) < 1:
         raise AugmentSpecError(f"RandAugment {text!r}: n must be at least 1")
-    return RandAugmentSpec(magnitude=values.get("m", 10), num_ops=values.get("n", 2), prob=values.get("p", 0.5),
-                           magnitude_std=values.get("mstd", 0.0), magnitude_max=values.get("mmax"),
-                           increasing=bool(values.get("inc", 0)))
+    return RandAugmentSpec(magnitude=values.get("m", 10), num_ops=values.get("n", 2),
+                           prob=values.get("p", 0.5), magnitude_std=values.get("mstd", 0.0),
+                           magnitude_max=values.get("mmax"), increasing=bool(values.get("inc", 0)))
 
 
 def op_argument(name: str, magnitude: float, translate_pct: float = 0.45):
@@ -217,7 +217,8 @@ class RandAugment:
                  interpolation: str = "bicubic"):
         self.spec = parse_rand_augment(spec) if isinstance(spec, str) else spec
         if interpolation not in ("bilinear", "bicubic", "random"):
-            raise ValueError(f"RandAugment interpolation must be bilinear, bicubic or random, got {interpolation!r}")
+            raise ValueError("RandAugment interpolation must be bilinear, bicubic or random, "
+                             f"got {interpolation!r}")
         self.fill = tuple(fill)
         self.interpolation = interpolation
 

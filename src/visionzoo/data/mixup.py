@@ -64,7 +64,8 @@ class BatchMixer:
         self.num_classes = num_classes
         self.enabled = options.active
         self._mixup = v2.MixUp(alpha=options.mixup, num_classes=num_classes) if options.mixup > 0 else None
-        self._cutmix = v2.CutMix(alpha=options.cutmix, num_classes=num_classes) if options.cutmix > 0 else None
+        self._cutmix = (v2.CutMix(alpha=options.cutmix, num_classes=num_classes) if options.cutmix > 0
+                        else None)
 
     def set_epoch(self, epoch: int) -> None:
         """Mixing stays on before `mixup_off_epoch` (when it is set)."""

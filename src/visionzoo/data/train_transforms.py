@@ -66,8 +66,8 @@ class TrainAugmentation:
 
     @classmethod
     def from_options(cls, options: dict) -> TrainAugmentation:
-        """From a recipe's / the train command's option dict; keys that are not augmentation fields are ignored,
-        None values keep the default except where None means "off" (`aa`, `color_jitter`)."""
+        """From a recipe's or the train command's option dict. Keys that are not augmentation fields are
+        ignored; None keeps the default, except where None means "off" (`aa`, `color_jitter`)."""
         names = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in options.items() if key in names
                   and (value is not None or key in ("aa", "color_jitter", "color_jitter_prob"))}

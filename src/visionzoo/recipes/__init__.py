@@ -1,4 +1,4 @@
-"""Training recipes as data: the hyperparameters each published tag was trained with, and where they come from.
+"""Training recipes as data: the hyperparameters each published tag was trained with, and their sources.
 
 Each `*.toml` file here holds one recipe family. A recipe lists the tags (`arch.tag`) it trained and its
 hyperparameters in three groups, so that no value passes for more than it is:
@@ -57,7 +57,8 @@ FIELDS = {
     "clip_grad": "gradient clipping threshold", "clip_mode": "clip by norm or value",
     "amp": "autocast precision: bf16 or fp16",
     "channels_last": "channels-last memory format",
-    "img_size": "train crop size", "crop_pct": "eval crop fraction of the validation during training (recipe record only)",
+    "img_size": "train crop size",
+    "crop_pct": "eval crop fraction of the validation during training (recipe record only)",
     "test_img_size": "size the published result is best at (recipe record only)",
     "aa": "RandAugment string", "reprob": "random erasing probability", "remode": "random erasing fill",
     "recount": "random erasing boxes", "mixup": "mixup alpha", "cutmix": "cutmix alpha",
@@ -123,7 +124,8 @@ class Recipe:
         """This recipe resolved for one of its tags: the fields the tag's name and published config give
         (epochs `e<N>`, train size `r<M>`, classes, test size) are added where the recipe has none."""
         if tag not in self.tags:
-            raise RecipeError(f"recipe {self.name!r} does not train {tag!r}; its tags: {', '.join(self.tags)}")
+            raise RecipeError(f"recipe {self.name!r} does not train {tag!r}; "
+                              f"its tags: {', '.join(self.tags)}")
         from ..registry import get_pretrained_cfg
 
         known = self.options()
@@ -181,7 +183,8 @@ def _recipe(entry: dict, where: str) -> Recipe:
     groups = [set(recipe.stated), set(recipe.inferred), set(recipe.unverified)]
     for key in set().union(*groups):
         if key not in FIELDS:
-            raise RecipeError(f"{where}: recipe {name!r} has unknown field {key!r}; fields: {', '.join(FIELDS)}")
+            raise RecipeError(f"{where}: recipe {name!r} has unknown field {key!r}; "
+                              f"fields: {', '.join(FIELDS)}")
         if sum(key in group for group in groups) > 1:
             raise RecipeError(f"{where}: recipe {name!r} gives {key!r} in more than one provenance group")
     for key in groups[1] | groups[2]:
@@ -203,7 +206,8 @@ def _load() -> tuple[dict[str, Recipe], dict[str, NoRecipe]]:
                 raise RecipeError(f"{path.name}: recipe {recipe.name!r} is defined twice")
             recipes[recipe.name] = recipe
         for entry in data.get("no_recipe", []):
-            record = NoRecipe(tags=tuple(entry["tags"]), reason=entry["reason"], source=entry.get("source", ""))
+            record = NoRecipe(tags=tuple(entry["tags"]), reason=entry["reason"],
+                              source=entry.get("source", ""))
             for tag in record.tags:
                 no_recipes[tag] = record
     return recipes, no_recipes
@@ -219,7 +223,8 @@ def list_recipes(pattern: str | None = None) -> list[Recipe]:
 
 def list_no_recipes(pattern: str | None = None) -> list[tuple[str, NoRecipe]]:
     """(tag, record) for the tags without a public recipe that match the shell-style `pattern`."""
-    return [(tag, record) for tag, record in _load()[1].items() if pattern is None or fnmatch.fnmatch(tag, pattern)]
+    return [(tag, record) for tag, record in _load()[1].items()
+            if pattern is None or fnmatch.fnmatch(tag, pattern)]
 
 
 def get_recipe(name: str) -> Recipe:
@@ -271,7 +276,8 @@ def _yaml_scalar(value) -> str:
 def to_yaml(recipe: Recipe) -> str:
     """The recipe as the YAML `visionzoo train --config` reads: train options as keys, everything else
     (record-only fields, provenance, sources, unknown fields) as comments."""
-    lines = [f"# recipe: {recipe.name} ({recipe.status})" + (f", family {recipe.family}" if recipe.family else ""),
+    family = f", family {recipe.family}" if recipe.family else ""
+    lines = [f"# recipe: {recipe.name} ({recipe.status}){family}",
              f"# {recipe.summary}", f"# source: {recipe.source}"]
     if recipe.notes:
         lines += [f"# note: {line}" for line in recipe.notes.strip().splitlines()]

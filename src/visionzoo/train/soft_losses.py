@@ -52,8 +52,8 @@ class BinaryCrossEntropy(nn.Module):
         pos_weight: weight of the positive term, one value or one per class.
     """
 
-    def __init__(self, smoothing: float = 0.0, target_threshold: float | None = None, sum_classes: bool = False,
-                 pos_weight: float | torch.Tensor | None = None):
+    def __init__(self, smoothing: float = 0.0, target_threshold: float | None = None,
+                 sum_classes: bool = False, pos_weight: float | torch.Tensor | None = None):
         super().__init__()
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
