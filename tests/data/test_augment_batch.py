@@ -194,3 +194,27 @@ def test_train_transform_from_recipe_options():
 def test_bad_train_options_fail_at_construction(options, message):
     with pytest.raises(ValueError, match=message):
         TrainAugmentation.from_options(options)
+
+
+def test_sampler_resumes_mid_epoch_and_keys_copies_by_position():
+    sampler = RepeatAugSampler(40, 2, 1, repeats=2, seed=3)
+    sampler.set_epoch(4)
+    items = sampler.rank_items()
+    assert len({position for position, _ in items}) == len(items)  # a unique key per copy
+    sampler.set_epoch(4, start=7)
+    assert sampler.rank_items() == items[7:] and list(sampler) == [i for _, i in items[7:]]
+    assert len(sampler) == len(items) - 7
+    with pytest.raises(ValueError, match="start must be in"):
+        sampler.set_epoch(0, start=len(items) + 1)
+
+
+def test_options_build_mixer_and_loss():
+    from visionzoo.train.soft_losses import create_loss
+
+    recipe = {"mixup": 0.2, "cutmix": 1.0, "smoothing": 0.1, "bce_loss": True, "bce_target_thresh": 0.2,
+              "mixup_off_epoch": None, "opt": "lamb"}
+    options = MixupOptions.from_options(recipe)
+    assert (options.mixup, options.cutmix, options.smoothing, options.mixup_off_epoch) == (0.2, 1.0, 0.1, 0)
+    loss = create_loss(recipe)
+    assert isinstance(loss, BinaryCrossEntropy) and loss.target_threshold == 0.2
+    assert isinstance(create_loss({"smoothing": 0.1}), SoftTargetCrossEntropy)

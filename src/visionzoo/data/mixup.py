@@ -38,6 +38,14 @@ class MixupOptions:
         if self.smoothing >= 1:
             raise ValueError(f"smoothing must be below 1, got {self.smoothing}")
 
+    @classmethod
+    def from_options(cls, options: dict) -> MixupOptions:
+        """From a recipe's or the train command's option dict (other keys ignored, None keeps the default)."""
+        import dataclasses
+
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in options.items() if key in names and value is not None})
+
     @property
     def active(self) -> bool:
         return self.mixup > 0 or self.cutmix > 0

@@ -5,6 +5,10 @@ Each image appears `repeats` times in an epoch's order, the copies next to each 
 processes they land on different ranks and get different augmentations. The epoch keeps the length it has
 without repeats (each rank takes its share of the dataset's size, rounded down to a multiple of 256 images
 as the recipes do), so an epoch costs the same and the schedule in epochs means the same.
+
+Seeding augmentation per sample: the copies of an image share its index, so a per-sample seed must come
+from the sample's position in the epoch (`rank_items`), not from its index alone, or the copies would get
+the same augmentation and repeating them would do nothing.
 """
 
 from __future__ import annotations
@@ -38,13 +42,17 @@ class RepeatAugSampler(torch.utils.data.Sampler[int]):
         self.dataset_size, self.num_replicas, self.rank = dataset_size, num_replicas, rank
         self.repeats, self.shuffle, self.seed = repeats, shuffle, seed
         self.epoch = 0
+        self.start = 0
         self.total_size = math.ceil(dataset_size * repeats / num_replicas) * num_replicas
         kept = dataset_size // round_to * round_to if round_to and dataset_size >= round_to else dataset_size
         self.num_selected = min(math.ceil(kept / num_replicas), self.total_size // num_replicas)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration use epoch `epoch`'s order (the same on every rank)."""
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Make the next iteration use epoch `epoch`'s order (the same on every rank), from this rank's
+        `start`-th sample on (to resume part-way through an epoch)."""
+        if not 0 <= start <= self.num_selected:
+            raise ValueError(f"start must be in [0, {self.num_selected}], got {start}")
+        self.epoch, self.start = epoch, start
 
     def epoch_order(self) -> list[int]:
         """Every rank's indices for the current epoch, before the split: the repeated, shuffled dataset."""
@@ -59,10 +67,15 @@ class RepeatAugSampler(torch.utils.data.Sampler[int]):
         positions = (torch.arange(repeated_size, dtype=torch.float64) / self.repeats).floor().long()
         return order[positions].tolist()
 
-    def __iter__(self) -> Iterator[int]:
+    def rank_items(self) -> list[tuple[int, int]]:
+        """This rank's (position, index) pairs from `start` on: the position in the epoch's order is unique
+        per copy of an image (seed augmentation from it), the index is the dataset sample."""
         order = self.epoch_order()
-        ranks = range(self.rank, self.total_size, self.num_replicas)[:self.num_selected]
-        return iter([order[i % len(order)] for i in ranks])
+        positions = range(self.rank, self.total_size, self.num_replicas)[:self.num_selected]
+        return [(position, order[position % len(order)]) for position in positions][self.start:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([index for _, index in self.rank_items()])
 
     def __len__(self) -> int:
-        return self.num_selected
+        return self.num_selected - self.start

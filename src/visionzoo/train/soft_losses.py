@@ -69,3 +69,14 @@ class BinaryCrossEntropy(nn.Module):
         loss = F.binary_cross_entropy_with_logits(logits, soft, pos_weight=self.pos_weight,
                                                   reduction="none" if self.sum_classes else "mean")
         return loss.sum(-1).mean() if self.sum_classes else loss
+
+
+def create_loss(options: dict) -> nn.Module:
+    """The training loss a recipe's options ask for: `bce_loss` (with `bce_target_thresh`, `bce_sum`,
+    `smoothing`) or soft-target cross-entropy with `smoothing` (used with or without mixup/cutmix: the
+    smoothing of mixed targets is already folded in by the mixer, so it applies to index targets only)."""
+    smoothing = options.get("smoothing") or 0.0
+    if options.get("bce_loss"):
+        return BinaryCrossEntropy(smoothing, target_threshold=options.get("bce_target_thresh"),
+                                  sum_classes=bool(options.get("bce_sum")))
+    return SoftTargetCrossEntropy(smoothing)
