@@ -67,7 +67,7 @@ def test_resolved_tag_yaml_is_the_train_config(tag):
     assert recipe.tags == (tag,)
     assert recipe.options()["num_classes"] == visionzoo.get_pretrained_cfg(tag).num_classes
     loaded = yaml.safe_load(to_yaml(recipe)) or {}
-    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.options(train_only=True).items()}
+    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.train_options().items()}
     assert loaded == expected
     assert not set(loaded) & set(RECORD_ONLY)
 
@@ -84,6 +84,9 @@ def test_tag_name_fields_and_fine_tune_parents():
     assert resolve_tag(f"{vit}_in12k_ft_in1k").parents == {f"{vit}_in12k_ft_in1k": f"{vit}_in12k"}
     published = get_recipe("efficientnet_b0.ra_in1k")
     assert published.status == "published" and published.options()["lr"] == 0.048
+    # lr at the recipe's global batch becomes lr_base, for the train command to rescale to its own batch
+    assert published.train_options()["lr_base"] == 0.048 and published.train_options()["lr_base_size"] == 768
+    assert "lr" not in published.train_options() and "global_batch_size" not in published.train_options()
 
 
 def test_unknown_names_and_missing_recipes_give_clear_errors():

@@ -107,6 +107,17 @@ class Recipe:
         return {key: merged[key] for key in FIELDS if key in merged
                 and not (train_only and key in RECORD_ONLY)}
 
+    def train_options(self) -> dict:
+        """The options for `visionzoo train --config`: record-only fields dropped, and an `lr` given at the
+        recipe's global batch turned into `lr_base` at `lr_base_size` = that batch, so that the train
+        command rescales it to the global batch it runs with (by `lr_base_scale`, or the optimizer's
+        default rule)."""
+        options = self.options(train_only=True)
+        batch = self.options().get("global_batch_size")
+        if "lr" in options and "lr_base" not in options and batch:
+            options["lr_base"], options["lr_base_size"] = options.pop("lr"), batch
+        return {key: options[key] for key in FIELDS if key in options}
+
     def provenance(self, key: str) -> str:
         """'stated', 'inferred', 'unverified' or 'unknown' for field `key`."""
         for name in ("stated", "inferred", "unverified"):
@@ -284,13 +295,19 @@ def to_yaml(recipe: Recipe) -> str:
     for tag in recipe.tags:
         if recipe.parent(tag):
             lines.append(f"# fine-tune of: {recipe.parent(tag)}")
+    train = recipe.train_options()
     for key, value in recipe.options().items():
         kind = recipe.provenance(key)
         detail = recipe.cite.get(key, "the source") if kind == "stated" else recipe.why.get(key, "")
         comment = f"  # {kind}" + (f": {detail}" if detail else "")
-        prefix = "# " if key in RECORD_ONLY else ""
+        prefix = "" if key in train and train[key] == value else "# "
         lines.append(f"{prefix}{key}: {_yaml_scalar(value)}{comment}")
-    missing = [key for key in FIELDS if key not in recipe.options() and key not in RECORD_ONLY]
+    for key in ("lr_base", "lr_base_size"):
+        if key in train and key not in recipe.options():
+            lines.append(f"{key}: {_yaml_scalar(train[key])}  # the lr above at the recipe's global batch: "
+                         "the train command rescales it to the global batch it runs with")
+    given = {*recipe.options(), *train, *RECORD_ONLY}
+    missing = [key for key in FIELDS if key not in given]
     if missing:
         lines.append(f"# unknown (not given by any source read): {', '.join(missing)}")
     return "\n".join(lines) + "\n"
