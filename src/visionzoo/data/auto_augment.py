@@ -210,14 +210,15 @@ class RandAugment:
     Args:
         spec: a parsed spec or a RandAugment string.
         fill: the colour uncovered areas get (the dataset mean, 0..255).
-        interpolation: 'bilinear', 'bicubic' or 'random' (one of the two per op).
+        interpolation: of the geometric ops: 'nearest', 'bilinear', 'bicubic' or 'random' (bilinear or
+            bicubic, drawn per op, as the recipes' 'random' train interpolation does).
     """
 
     def __init__(self, spec: RandAugmentSpec | str, fill: tuple[int, ...] = (128, 128, 128),
                  interpolation: str = "bicubic"):
         self.spec = parse_rand_augment(spec) if isinstance(spec, str) else spec
-        if interpolation not in ("bilinear", "bicubic", "random"):
-            raise ValueError("RandAugment interpolation must be bilinear, bicubic or random, "
+        if interpolation not in ("nearest", "bilinear", "bicubic", "random"):
+            raise ValueError("RandAugment interpolation must be nearest, bilinear, bicubic or random, "
                              f"got {interpolation!r}")
         self.fill = tuple(fill)
         self.interpolation = interpolation

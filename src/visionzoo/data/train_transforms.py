@@ -121,8 +121,7 @@ def create_train_transform(img_size: tuple[int, int] | int, options: TrainAugmen
         steps.append(transforms.RandomVerticalFlip(options.vflip))
     if options.aa:
         fill = tuple(min(255, round(255 * m)) for m in mean)
-        interpolation = "bicubic" if options.train_interpolation == "nearest" else options.train_interpolation
-        steps.append(RandAugment(options.aa, fill=fill, interpolation=interpolation))
+        steps.append(RandAugment(options.aa, fill=fill, interpolation=options.train_interpolation))
     elif options.color_jitter:
         jitter = transforms.ColorJitter(*(float(options.color_jitter),) * 3)
         steps.append(jitter if options.color_jitter_prob is None
