@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "The top-K classes a model sees in images.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
     "report": "Regenerate the metrics page (docs/metrics/2024.md) and its plots from the tag data.",
+    "recipes": "Training recipes of the published tags, with their sources; --show prints one as YAML.",
 }
 
 

@@ -1,0 +1,258 @@
+"""RandAugment in the string grammar the published recipes write it in (`rand-m9-mstd0.5-inc1`).
+
+Grammar: `rand` followed by dash-separated sections, in any order, each a key and its value:
+
+    m<int>      magnitude, 0..10 on the op scale (default 10)
+    n<int>      ops applied per image, drawn uniformly with replacement (default 2)
+    p<float>    probability that each drawn op is applied (default 0.5)
+    mstd<float> std of Gaussian noise on the magnitude per application; above 100 means uniform in [0, m]
+    mmax<int>   upper clip of the noisy magnitude (default 10)
+    inc<0|1>    1: the "increasing" op set, where a larger magnitude is always a stronger distortion
+
+RandAugment (Cubuk et al., https://arxiv.org/abs/1909.13719) as the reference implementation's recipes use
+it: each op maps the magnitude to its argument (`op_argument`); geometric and enhancement ops flip the sign
+of that argument half of the time. The AutoAugment policies (`original`, `v0`, `3a`) and AugMix are not
+built: no recipe shipped here uses them, and asking for them is a clear error.
+
+Which ops are torchvision's and which are ours (both act on PIL images, so the pixels are PIL's):
+- torchvision.transforms.functional: AutoContrast, Equalize, Invert, Posterize, Solarize, Rotate (about the
+  centre, filled with the mean colour), Color (`adjust_saturation`), Contrast, Brightness, Sharpness.
+- ours: ShearX/ShearY and TranslateXRel/TranslateYRel, because the recipes' shear is about the image origin
+  (top-left) and their translation is a fraction of the image side, while torchvision's `affine` shears
+  about the centre and rounds translations to whole pixels; SolarizeAdd, which torchvision does not have.
+
+Randomness comes from torch's generator, so a data-loader worker seeded by the training engine makes the
+augmentation reproducible.
+
+Against the reference (`timm.data.auto_augment`, checked op by op in the tests): every op gives the same
+pixels for the same argument. Two differences: the random draws come from torch rather than Python's and
+numpy's generators (same distributions, other numbers for a seed), and keeping 0 bits in Posterize gives a
+black image where the reference raises on Pillow >= 10 (which refuses 0 bits).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# The magnitude scale: op arguments are linear in magnitude / MAX_LEVEL.
+MAX_LEVEL = 10.0
+
+# The op sets. The "increasing" set replaces ops whose strength falls with the magnitude (Posterize keeps
+# more bits, Solarize a higher threshold, enhancements pull towards 1.9) with versions that rise with it.
+RAND_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd", "Color",
+            "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+RAND_INCREASING_OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing",
+                       "SolarizeIncreasing", "SolarizeAdd", "ColorIncreasing", "ContrastIncreasing",
+                       "BrightnessIncreasing", "SharpnessIncreasing", "ShearX", "ShearY", "TranslateXRel",
+                       "TranslateYRel")
+
+# Ops whose argument is negated with probability 1/2.
+_SIGNED = {"Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel", "ColorIncreasing",
+           "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing"}
+
+_SECTION = re.compile(r"^(mstd|mmax|inc|m|n|p)(\d.*)$")
+_GRAMMAR = "rand-m<int>[-n<int>][-p<float>][-mstd<float>][-mmax<int>][-inc<0|1>], e.g. rand-m9-mstd0.5-inc1"
+
+
+class AugmentSpecError(ValueError):
+    """A RandAugment string that does not follow the grammar."""
+
+
+@dataclass(frozen=True)
+class RandAugmentSpec:
+    """A parsed RandAugment string; `format()` writes it back in canonical order."""
+
+    magnitude: int = 10
+    num_ops: int = 2
+    prob: float = 0.5
+    magnitude_std: float = 0.0
+    magnitude_max: int | None = None
+    increasing: bool = False
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return RAND_INCREASING_OPS if self.increasing else RAND_OPS
+
+    def format(self) -> str:
+        """The canonical string: `rand-m{m}-n{n}[-p][-mstd][-mmax]-inc{0|1}` (defaults omitted, except m)."""
+        parts = ["rand", f"m{self.magnitude}"]
+        if self.num_ops != 2:
+            parts.append(f"n{self.num_ops}")
+        if self.prob != 0.5:
+            parts.append(f"p{self.prob:g}")
+        if self.magnitude_std:
+            parts.append(f"mstd{self.magnitude_std:g}")
+        if self.magnitude_max is not None:
+            parts.append(f"mmax{self.magnitude_max}")
+        if self.increasing:
+            parts.append("inc1")
+        return "-".join(parts)
+
+
+def parse_rand_augment(text: str) -> RandAugmentSpec:
+    """Parse a RandAugment string such as `rand-m7-inc1-mstd1.0-n3`.
+
+    Raises:
+        AugmentSpecError: anything else (other policy names included), naming the bad section.
+    """
+    sections = text.strip().split("-")
+    if sections[0] != "rand":
+        raise AugmentSpecError(f"augmentation {text!r} is not a RandAugment string ({_GRAMMAR}); the "
+                               "AutoAugment policies and AugMix are not built (no recipe here uses them)")
+    values: dict = {}
+    for section in sections[1:]:
+        match = _SECTION.match(section)
+        if match is None:
+            raise AugmentSpecError(f"RandAugment {text!r}: unknown section {section!r}; expected {_GRAMMAR}")
+        key, raw = match.groups()
+        try:
+            value = float(raw) if key in ("p", "mstd") else int(raw)
+        except ValueError:
+            raise AugmentSpecError(f"RandAugment {text!r}: section {section!r} needs a "
+                                   f"{'number' if key in ('p', 'mstd') else 'whole number'}") from None
+        if key in values:
+            raise AugmentSpecError(f"RandAugment {text!r}: section {key!r} given twice")
+        values[key] = value
+    if values.get("inc", 0) not in (0, 1):
+        raise AugmentSpecError(f"RandAugment {text!r}: inc must be 0 or 1")
+    if not 0 <= values.get("p", 0.5) <= 1:
+        raise AugmentSpecError(f"RandAugment {text!r}: p must be in [0, 1]")
+    if values.get("n", 2) < 1:
+        raise AugmentSpecError(f"RandAugment {text!r}: n must be at least 1")
+    return RandAugmentSpec(magnitude=values.get("m", 10), num_ops=values.get("n", 2),
+                           prob=values.get("p", 0.5), magnitude_std=values.get("mstd", 0.0),
+                           magnitude_max=values.get("mmax"), increasing=bool(values.get("inc", 0)))
+
+
+def op_argument(name: str, magnitude: float, translate_pct: float = 0.45):
+    """The argument op `name` takes at `magnitude` (0..10), before any random sign; None for no argument."""
+    level = magnitude / MAX_LEVEL
+    if name in ("AutoContrast", "Equalize", "Invert"):
+        return None
+    if name == "Rotate":
+        return level * 30.0                      # degrees
+    if name == "Posterize":
+        return int(level * 4)                    # bits kept
+    if name == "PosterizeIncreasing":
+        return 4 - int(level * 4)
+    if name == "Solarize":
+        return min(256, int(level * 256))        # threshold
+    if name == "SolarizeIncreasing":
+        return 256 - min(256, int(level * 256))
+    if name == "SolarizeAdd":
+        return min(128, int(level * 110))        # added below threshold 128
+    if name in ("Color", "Contrast", "Brightness", "Sharpness"):
+        return level * 1.8 + 0.1                 # enhancement factor, 1.0 = unchanged
+    if name.endswith("Increasing"):
+        return level * 0.9                       # distance from factor 1.0
+    if name in ("ShearX", "ShearY"):
+        return level * 0.3
+    if name in ("TranslateXRel", "TranslateYRel"):
+        return level * translate_pct             # fraction of the image side
+    raise AugmentSpecError(f"unknown augmentation op {name!r}")
+
+
+def apply_op(img: Image.Image, name: str, argument, interpolation: str = "bicubic",
+             fill: tuple[int, ...] = (128, 128, 128)) -> Image.Image:
+    """Apply op `name` with its (already signed) `argument` to an RGB PIL image."""
+    from PIL import Image as PILImage
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
+    if name == "AutoContrast":
+        return F.autocontrast(img)
+    if name == "Equalize":
+        return F.equalize(img)
+    if name == "Invert":
+        return F.invert(img)
+    if name.startswith("Posterize"):
+        if argument >= 8:
+            return img
+        # Keeping 0 bits leaves a black image (what PIL gave before version 10, which now refuses 0 bits).
+        return F.posterize(img, argument) if argument > 0 else img.point(lambda _: 0)
+    if name.startswith("Solarize") and name != "SolarizeAdd":
+        return F.solarize(img, argument)
+    if name == "SolarizeAdd":
+        lut = [min(255, i + argument) if i < 128 else i for i in range(256)]
+        return img.point(lut * len(img.getbands()))
+    if name == "Rotate":
+        return F.rotate(img, argument, interpolation=InterpolationMode(interpolation), fill=list(fill))
+    if name.startswith("Color"):
+        return F.adjust_saturation(img, _factor(name, argument))
+    if name.startswith("Contrast"):
+        return F.adjust_contrast(img, _factor(name, argument))
+    if name.startswith("Brightness"):
+        return F.adjust_brightness(img, _factor(name, argument))
+    if name.startswith("Sharpness"):
+        return F.adjust_sharpness(img, _factor(name, argument))
+    # Affine ops on PIL directly: the matrix maps output (x, y) to input (a x + b y + c, d x + e y + f).
+    width, height = img.size
+    matrix = {"ShearX": (1, argument, 0, 0, 1, 0), "ShearY": (1, 0, 0, argument, 1, 0),
+              "TranslateXRel": (1, 0, argument * width, 0, 1, 0),
+              "TranslateYRel": (1, 0, 0, 0, 1, argument * height)}.get(name)
+    if matrix is None:
+        raise AugmentSpecError(f"unknown augmentation op {name!r}")
+    resample = {"bilinear": PILImage.Resampling.BILINEAR, "bicubic": PILImage.Resampling.BICUBIC,
+                "nearest": PILImage.Resampling.NEAREST}[interpolation]
+    return img.transform(img.size, PILImage.Transform.AFFINE, matrix, resample=resample, fillcolor=fill)
+
+
+def _factor(name: str, argument: float) -> float:
+    # The increasing enhancements move away from 1.0 by `argument`, kept at or above 0.1.
+    return max(0.1, 1.0 + argument) if name.endswith("Increasing") else argument
+
+
+class RandAugment:
+    """Apply `spec.num_ops` ops drawn uniformly (with replacement), each with probability `spec.prob`.
+
+    Args:
+        spec: a parsed spec or a RandAugment string.
+        fill: the colour uncovered areas get (the dataset mean, 0..255).
+        interpolation: of the geometric ops: 'nearest', 'bilinear', 'bicubic' or 'random' (bilinear or
+            bicubic, drawn per op, as the recipes' 'random' train interpolation does).
+    """
+
+    def __init__(self, spec: RandAugmentSpec | str, fill: tuple[int, ...] = (128, 128, 128),
+                 interpolation: str = "bicubic"):
+        self.spec = parse_rand_augment(spec) if isinstance(spec, str) else spec
+        if interpolation not in ("nearest", "bilinear", "bicubic", "random"):
+            raise ValueError("RandAugment interpolation must be nearest, bilinear, bicubic or random, "
+                             f"got {interpolation!r}")
+        self.fill = tuple(fill)
+        self.interpolation = interpolation
+
+    def _magnitude(self) -> float:
+        spec = self.spec
+        magnitude = float(spec.magnitude)
+        if spec.magnitude_std > 100:  # the grammar's "uniform" setting
+            magnitude = float(torch.empty(()).uniform_(0, magnitude))
+        elif spec.magnitude_std > 0:
+            magnitude = float(torch.normal(torch.tensor(magnitude), torch.tensor(spec.magnitude_std)))
+        upper = spec.magnitude_max if spec.magnitude_max is not None else MAX_LEVEL
+        return max(0.0, min(magnitude, upper))
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        ops = self.spec.ops
+        for index in torch.randint(len(ops), (self.spec.num_ops,)).tolist():
+            if self.spec.prob < 1.0 and float(torch.rand(())) > self.spec.prob:
+                continue
+            name = ops[index]
+            argument = op_argument(name, self._magnitude())
+            if name in _SIGNED and float(torch.rand(())) < 0.5:
+                argument = -argument
+            interpolation = self.interpolation
+            if interpolation == "random":
+                interpolation = ("bilinear", "bicubic")[int(torch.randint(2, ()))]
+            img = apply_op(img, name, argument, interpolation, self.fill)
+        return img
+
+    def __repr__(self) -> str:
+        return f"RandAugment({self.spec.format()!r}, fill={self.fill}, interpolation={self.interpolation})"
+
