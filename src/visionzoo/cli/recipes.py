@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..recipes import (
         NoRecipe,
         RecipeError,
@@ -24,7 +25,6 @@ def run(args: argparse.Namespace) -> int:
         resolve_tag,
         to_yaml,
     )
-    from .main import UserError
     from .models import format_table
 
     if args.show:

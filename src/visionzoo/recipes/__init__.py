@@ -26,6 +26,9 @@ from functools import cache
 from importlib import resources
 from types import MappingProxyType
 
+from ..errors import UserError
+from ..registry import get_pretrained_cfg
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -79,7 +82,7 @@ _TAG_EPOCHS = re.compile(r"(?:^|_)e(\d+)(?:_|$)")
 _TAG_SIZE = re.compile(r"(?:^|_)r(\d+)(?:_|$)")
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError):
     """An unknown recipe name, or recipe data that breaks the rules above."""
 
 
@@ -137,8 +140,6 @@ class Recipe:
         if tag not in self.tags:
             raise RecipeError(f"recipe {self.name!r} does not train {tag!r}; "
                               f"its tags: {', '.join(self.tags)}")
-        from ..registry import get_pretrained_cfg
-
         known = self.options()
         inferred, why, stated, cite = dict(self.inferred), dict(self.why), dict(self.stated), dict(self.cite)
         label = tag.split(".", 1)[1]
