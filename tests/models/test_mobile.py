@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -54,6 +55,18 @@ def test_depth_scaling_grows_the_last_rows_first():
     assert scale_stage_depth([1, 1, 2], 1.2) == [1, 2, 2]  # MobileNetV3-Large-150d, its 80-channel stage
     assert scale_stage_depth([4], 1.1) == [5]
     assert scale_stage_depth([2, 3], 1.0) == [2, 3]
+
+
+def test_depth_scaling_matches_the_reference_on_every_small_stage():
+    """Stages of 1-3 rows of 1-9 repeats, at the published multipliers and ones that land on exact halves."""
+    from_reference = pytest.importorskip("timm.models._efficientnet_builder")._scale_stage_depth
+    for rows in range(1, 4):
+        for repeats in itertools.product(range(1, 10), repeat=rows):
+            for multiplier in (0.5, 1.1, 1.2, 1.4, 1.8, 2.2, 2.5, 3.1):
+                expanded = from_reference(list(range(rows)), list(repeats), multiplier)
+                assert scale_stage_depth(list(repeats), multiplier) == [expanded.count(i) for i in range(rows)]
+    # floating point in the reference's order: exactly 7.5 in rationals, rounded to 7 as published models are
+    assert scale_stage_depth([1, 9, 9, 3], 2.5) == [3, 22, 23, 7]
 
 
 def test_only_the_first_row_of_a_stage_may_downsample():

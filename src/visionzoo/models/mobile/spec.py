@@ -35,6 +35,7 @@ written only when they differ from their default.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, fields
@@ -169,17 +170,21 @@ def parse_stages(stages: tuple[tuple[str, ...], ...]) -> list[list[BlockSpec]]:
 
 
 def scale_stage_depth(repeats: list[int], multiplier: float) -> list[int]:
-    """Repeats of a stage's rows scaled by a depth multiplier, as EfficientNet's compound scaling does.
+    """Repeats of a stage's rows after depth scaling by `multiplier`, one count per row, each at least 1.
 
-    The stage total is scaled up with ceil; it is shared out over the rows from the last one backwards, so that
-    the first row (usually the one that changes resolution or width) is the last to grow.
+    EfficientNet's compound scaling (Tan & Le 2019, arXiv 1905.11946, Sec. 3.3; `round_repeats` in its
+    official code) multiplies the layer count L of every stage by the depth coefficient d and rounds up:
+    ceil(d * L) layers. Our stages may hold several rows, so that stage total is handed out to the rows in
+    proportion to their repeats, walking from the last row to the first: each row takes its share of what is
+    still to hand out (rounded half to even), and the first row, which usually changes resolution or width,
+    is the last to grow.
     """
-    total = sum(repeats)
-    target = int(math.ceil(total * multiplier))
-    scaled = []
-    for count in reversed(repeats):
-        share = max(1, round(count / total * target))
-        scaled.append(share)
-        total -= count
-        target -= share
-    return scaled[::-1]
+    rows_up_to = list(itertools.accumulate(repeats))  # rows_up_to[i]: the unscaled repeats of rows 0..i
+    to_hand_out = math.ceil(rows_up_to[-1] * multiplier)
+    scaled = [0] * len(repeats)
+    for i in reversed(range(len(repeats))):
+        # (fraction of the rows) * (layers left) in floating point, in this order, as the reference scales
+        # the published models: on an exact half, repeats * left / rows_up_to can round the other way.
+        scaled[i] = max(1, round(repeats[i] / rows_up_to[i] * to_hand_out))
+        to_hand_out -= scaled[i]
+    return scaled
