@@ -1,4 +1,5 @@
-"""The mobile family's block-row grammar and builder rules (conformance and the interface are tested generically)."""
+"""The mobile family's block-row grammar and builder rules (conformance and the interface are tested
+generically)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def test_format_writes_defaults_only_where_required():
     ("ir_r1_k3_s1_e6_c16_nxx", "unknown activation"),
     ("ir_r1_k3_s3_e6_c16", "stride must be 1 or 2"),
     ("ir_r1_kx_s1_e6_c16", "cannot read field"),
+    ("mqa_r1_k3_s2_h4_d64_c160", "do not downsample"),
 ])
 def test_malformed_rows_are_rejected(row, message):
     with pytest.raises(ValueError, match=message):
@@ -64,7 +66,8 @@ def test_depth_scaling_matches_the_reference_on_every_small_stage():
         for repeats in itertools.product(range(1, 10), repeat=rows):
             for multiplier in (0.5, 1.1, 1.2, 1.4, 1.8, 2.2, 2.5, 3.1):
                 expanded = from_reference(list(range(rows)), list(repeats), multiplier)
-                assert scale_stage_depth(list(repeats), multiplier) == [expanded.count(i) for i in range(rows)]
+                expected = [expanded.count(i) for i in range(rows)]
+                assert scale_stage_depth(list(repeats), multiplier) == expected
     # floating point in the reference's order: exactly 7.5 in rationals, rounded to 7 as published models are
     assert scale_stage_depth([1, 9, 9, 3], 2.5) == [3, 22, 23, 7]
 

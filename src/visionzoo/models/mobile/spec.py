@@ -10,12 +10,13 @@ A row is `<type>_<field>_<field>...`, the fields in this canonical order (`forma
             dsa  MobileNetV1's separable conv: act after the pw conv and never a residual
             ir   inverted residual (MBConv): pw expansion, dw conv, [SE], pw projection
             er   edge residual (FusedMBConv): full conv expansion, [SE], pw projection
-            uib  universal inverted bottleneck (MobileNetV4): [dw], pw expansion, [dw], [SE], pw projection, [dw]
+            uib  universal inverted bottleneck (MobileNetV4): [dw], pw expansion, [dw], [SE], pw projection,
+                 [dw]
             mqa  mobile multi-query attention (MobileNetV4 hybrids)
     r<n>    repeats of the row (the first repeat takes the stride)
     a<k>    uib only: depthwise kernel before the expansion (default 0: none)
-    k<k>    the main kernel: the conv of cn/er, the depthwise conv of ds/dsa/ir, the middle depthwise conv of uib
-            (k0: none), the key/value downsampling conv of mqa
+    k<k>    the main kernel: the conv of cn/er, the depthwise conv of ds/dsa/ir, the middle depthwise conv of
+            uib (k0: none), the key/value downsampling conv of mqa
     p<k>    uib only: depthwise kernel after the projection (default 0: none)
     s<n>    stride (1 or 2)
     e<x>    expansion ratio (ir, er, uib)
@@ -29,8 +30,8 @@ A row is `<type>_<field>_<field>...`, the fields in this canonical order (`forma
             nge gelu
     skip    force a residual where shapes allow (cn has none by default); noskip: never a residual
 
-Required fields: `r k s c` for every type, plus `e` for ir/er/uib and `h d` for mqa; the others are optional and
-written only when they differ from their default.
+Required fields: `r k s c` for every type, plus `e` for ir/er/uib and `h d` for mqa; the others are optional
+and written only when they differ from their default. mqa rows never downsample (s1).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class BlockSpec:
             raise ValueError(f"unknown block type {self.kind!r}; expected one of {BLOCK_TYPES}")
         if self.stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {self.stride}")
+        if self.kind == "mqa" and self.stride != 1:
+            raise ValueError("mqa blocks do not downsample; give them s1")
         if self.repeats < 1:
             raise ValueError(f"repeats must be at least 1, got {self.repeats}")
 
@@ -149,7 +152,7 @@ def parse_block(row: str) -> BlockSpec:
 
 
 def format_block(spec: BlockSpec) -> str:
-    """The canonical row of `spec`: required fields always, optional ones where they differ from the default."""
+    """The canonical row of `spec`: the required fields, and the optional ones unless at their default."""
     defaults = {f.name: f.default for f in fields(BlockSpec)}
     parts = [spec.kind]
     for letter, name in LETTERS.items():
