@@ -4,14 +4,16 @@ generically)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 
 import pytest
 
 from tests.reference import meta_model
+from visionzoo.models.mobile.builder import BLOCKS
 from visionzoo.models.mobile.config import MobileNetConfig
 from visionzoo.models.mobile.nets import VARIANTS
-from visionzoo.models.mobile.spec import BlockSpec, format_block, parse_block, scale_stage_depth
+from visionzoo.models.mobile.spec import BLOCK_TYPES, BlockSpec, format_block, parse_block, scale_stage_depth
 
 ROWS = sorted({row for cfg in VARIANTS.values() for stage in cfg.stages for row in stage})
 
@@ -82,3 +84,11 @@ def test_no_non_persistent_buffers(arch):
     # a model built on the meta device gets all its tensors from the checkpoint: none may be left out of it
     model = meta_model(arch)
     assert {name for name, _ in model.named_buffers()} <= set(model.state_dict())
+
+
+def test_the_builder_has_a_block_for_every_row_type_and_passes_only_what_it_takes():
+    assert set(BLOCKS) == set(BLOCK_TYPES)
+    for kind, block_type in BLOCKS.items():
+        parameters = inspect.signature(block_type.cls).parameters
+        missing = set(block_type.takes) - set(parameters)
+        assert not missing, f"{kind}: {block_type.cls} takes no {sorted(missing)}"

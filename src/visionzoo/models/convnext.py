@@ -69,10 +69,11 @@ class ConvNextConfig(ModelConfig):
 class GlobalResponseNorm(nn.Module):
     """ConvNeXt V2's global response normalisation: channels compete through their total response.
 
-    From the paper (arXiv 2301.00808, Sec. 3.2, Eqs. 1-4 and Algorithm 1), for channel i of a map X:
-    aggregate G_i = ||X_i||_2 over all positions; normalise N_i = G_i / (mean_j G_j + eps); calibrate
-    X_i <- gamma_i * (X_i * N_i) + beta_i + X_i. With gamma = beta = 0 (their init) the layer is the identity.
-    `weight` and `bias` are gamma and beta, named as the checkpoints name them.
+    From the paper (arXiv 2301.00808, Sec. 3.2, Eqs. 1-4), for channel i of a map X: aggregate
+    G_i = ||X_i||_2 over all positions; normalise N_i = G_i / (mean_j G_j + eps) (Eq. 2 writes the sum over
+    channels, Algorithm 1 and the published weights the mean); calibrate X_i <- gamma_i * (X_i * N_i) +
+    beta_i + X_i. With gamma = beta = 0, their init, the layer starts as the identity. `weight` and `bias`
+    are gamma and beta, named as the checkpoints name them.
     """
 
     def __init__(self, dim: int, channels_first: bool, eps: float = 1e-6):

@@ -59,7 +59,7 @@ class BlockType:
 _CONV = ("kernel_size", "stride", "group_size", "act", "aa")
 _EXPANDING = _CONV + ("exp_ratio", "se")
 
-BLOCK_TYPES: dict[str, BlockType] = {
+BLOCKS: dict[str, BlockType] = {
     "cn": BlockType(ConvBlock, _CONV, group_size=0, skip=False),
     "ds": BlockType(DepthwiseSeparable, _CONV + ("se",)),
     "dsa": BlockType(partial(DepthwiseSeparable, pw_act=True), _CONV + ("se",), skip=False),
@@ -85,7 +85,7 @@ def _block_kwargs(cfg: MobileNetConfig, spec: BlockSpec, block_type: BlockType) 
 
 def make_block(cfg: MobileNetConfig, spec: BlockSpec, in_chs: int, drop_path: float) -> tuple[nn.Module, int]:
     """The block of one spec, and its output channels."""
-    block_type = BLOCK_TYPES[spec.kind]
+    block_type = BLOCKS[spec.kind]
     out_chs = cfg.round_chs(spec.out_chs)
     available = _block_kwargs(cfg, spec, block_type)
     kwargs = {name: available[name] for name in block_type.takes}
