@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tests.reference import assert_outputs_match
-from visionzoo.models.byobnet import ByobNet, ByobNetConfig, StageSpec
+from visionzoo.layers.conv_norm_act import ConvNormAct
+from visionzoo.models.byobnet import BLOCK_TYPES, BlockArgs, ByobNet, ByobNetConfig, ResidualBlock, StageSpec
 
 timm = pytest.importorskip("timm")
 
@@ -72,3 +73,45 @@ def test_depthwise_separable_and_inverted_residual_stages():
 def test_unknown_block_type_is_an_error():
     with pytest.raises(ValueError, match="block type"):
         StageSpec("resnext", depth=1, channels=8)
+
+
+def _args(**overrides) -> BlockArgs:
+    args = dict(in_chs=8, out_chs=16, stride=2, kernel_size=3, group_size=0, bottle_ratio=1.0, attn="",
+                se_ratio=0.25, act="relu", downsample="avg", drop_path=0.0)
+    return BlockArgs(**(args | overrides))
+
+
+def test_a_block_must_declare_its_body_and_last_conv():
+    with pytest.raises(TypeError, match="last_conv"):
+        class NoLastConv(ResidualBlock):
+            body = ("conv",)
+
+            def build(self, args):
+                self.conv = ConvNormAct(args.in_chs, args.out_chs, 3, args.stride)
+
+
+def test_a_block_must_build_exactly_its_body():
+    class Misnamed(ResidualBlock):
+        body = ("conv1", "conv2")
+        last_conv = "conv2"
+
+        def build(self, args):
+            self.conv1 = ConvNormAct(args.in_chs, args.out_chs, 3, args.stride)
+            self.conv_2 = ConvNormAct(args.out_chs, args.out_chs, 3)
+
+    with pytest.raises(TypeError, match=r"registered \['conv1', 'conv_2'\]"):
+        Misnamed(_args())
+
+
+def test_init_weights_zeroes_the_last_norm_of_every_block_with_a_shortcut():
+    model = ByobNet(ByobNetConfig(stages=tuple(StageSpec(kind, depth=2, channels=16, bottle_ratio=0.5)
+                                               for kind in BLOCK_TYPES), stem_chs=8, downsample="avg"))
+    model.init_weights()
+    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 2 * len(BLOCK_TYPES)
+    for block in blocks:
+        assert block.last_norm is getattr(block, block.last_conv).bn
+        assert torch.count_nonzero(block.last_norm.weight) == 0
+        others = [m.bn for name in block.body if name != block.last_conv
+                  and isinstance(m := getattr(block, name), ConvNormAct)]
+        assert all(torch.all(bn.weight == 1) for bn in others)

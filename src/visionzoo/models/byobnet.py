@@ -9,15 +9,18 @@ checkpoints so that they load as they are. Weights: Apache-2.0.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from ..layers.activations import make_activation
-from ..layers.channels import make_divisible
+from ..layers.channels import conv_groups, make_divisible
 from ..layers.conv_norm_act import ConvNormAct
+from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
@@ -92,12 +95,8 @@ class BlockArgs:
     drop_path: float
 
     def groups(self, channels: int) -> int:
-        """Groups of a grouped conv over `channels` channels (group_size 0: one group)."""
-        if not self.group_size:
-            return 1
-        if channels % self.group_size:
-            raise ValueError(f"{channels} channels do not split into groups of {self.group_size}")
-        return channels // self.group_size
+        """Groups of the block's grouped conv over `channels` channels (group_size 0: one group)."""
+        return conv_groups(channels, self.group_size)
 
 
 class SqueezeExcite(nn.Module):
@@ -122,8 +121,7 @@ class DownsampleAvg(nn.Module):
 
     def __init__(self, in_chs: int, out_chs: int, stride: int):
         super().__init__()
-        # ceil_mode and count_include_pad=False: odd sizes keep their last row/column, unpadded.
-        self.pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        self.pool = shortcut_avg_pool(stride)
         self.conv = ConvNormAct(in_chs, out_chs, 1, act=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,25 +139,51 @@ def make_shortcut(args: BlockArgs) -> nn.Module | None:
     return None
 
 
-class ResidualBlock(nn.Module):
+class ResidualBlock(nn.Module, abc.ABC):
     """Base of every block: act(drop_path(body(x)) + shortcut(x)).
 
-    Subclasses register their body's layers in order after calling `super().__init__` and name them in
-    `body`; the layer names are the checkpoints' (`conv1_1x1`, `attn`, ...), hence no nested Sequential.
-    `linear_out` leaves out the final activation (the linear bottleneck of inverted residuals).
+    The contract, checked when a subclass is defined and when a block is made:
+    - `body` names the layers that forward runs, in order; `build` registers exactly these, in this order,
+      under the checkpoints' names (`conv1_1x1`, `attn`, ...), hence no nested Sequential.
+    - `last_conv` names the body's last ConvNormAct: `ByobNet.init_weights` zeroes its BN (`last_norm`) so
+      that the block starts as its shortcut.
+    - `linear_out` leaves out the final activation (the linear bottleneck of inverted residuals).
+    The base class registers the shortcut before the body, drop path and activation after it, in the
+    checkpoints' module order.
     """
 
-    body: tuple[str, ...] = ()
-    linear_out: bool = False
+    body: ClassVar[tuple[str, ...]]
+    last_conv: ClassVar[str]
+    linear_out: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        body, last_conv = getattr(cls, "body", ()), getattr(cls, "last_conv", None)
+        if last_conv not in body:
+            raise TypeError(f"{cls.__name__}: declare `body` (its layers, in order) and `last_conv` (one of "
+                            f"them, the conv whose BN ends the branch); got body={body}, last_conv={last_conv!r}")
 
     def __init__(self, args: BlockArgs):
         super().__init__()
         self.shortcut = make_shortcut(args)
-
-    def finish(self, args: BlockArgs) -> None:
-        """Register drop path and the output activation after the body, keeping the checkpoints' module order."""
+        self.build(args)
+        built = [name for name in self._modules if name != "shortcut"]
+        if built != list(self.body):
+            raise TypeError(f"{type(self).__name__}.build registered {built}; its `body` declares "
+                            f"{list(self.body)}: register exactly those layers, in that order")
+        if not isinstance(getattr(self, self.last_conv), ConvNormAct):
+            raise TypeError(f"{type(self).__name__}.last_conv {self.last_conv!r} must be a ConvNormAct")
         self.drop_path = drop_path_or_identity(args.drop_path)
         self.act = nn.Identity() if self.linear_out else make_activation(args.act, inplace=True)
+
+    @abc.abstractmethod
+    def build(self, args: BlockArgs) -> None:
+        """Register the layers named in `body`, in order."""
+
+    @property
+    def last_norm(self) -> nn.BatchNorm2d:
+        """The BN that ends the residual branch."""
+        return getattr(self, self.last_conv).bn
 
     def attention(self, args: BlockArgs, channels: int) -> nn.Module:
         return SqueezeExcite(channels, args.se_ratio) if args.attn == "se" else nn.Identity()
@@ -178,90 +202,84 @@ class BasicBlock(ResidualBlock):
     """ResNet basic block: strided kxk, then grouped kxk, channel attention on the output."""
 
     body = ("conv1_kxk", "conv2_kxk", "attn_last")
+    last_conv = "conv2_kxk"
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_kxk = ConvNormAct(args.in_chs, mid, args.kernel_size, args.stride, act=args.act)
         self.conv2_kxk = ConvNormAct(mid, args.out_chs, args.kernel_size, groups=args.groups(mid), act=None)
         self.attn_last = self.attention(args, args.out_chs)
-        self.finish(args)
 
 
 class BottleneckBlock(ResidualBlock):
     """ResNet bottleneck: 1x1 to the middle width, strided grouped kxk, attention, 1x1 out."""
 
     body = ("conv1_1x1", "conv2_kxk", "attn", "conv3_1x1")
+    last_conv = "conv3_1x1"
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_1x1 = ConvNormAct(args.in_chs, mid, 1, act=args.act)
         self.conv2_kxk = ConvNormAct(mid, mid, args.kernel_size, args.stride, groups=args.groups(mid), act=args.act)
         self.attn = self.attention(args, mid)
         self.conv3_1x1 = ConvNormAct(mid, args.out_chs, 1, act=None)
-        self.finish(args)
 
 
 class DarkBlock(ResidualBlock):
     """DarkNet-style block: 1x1, then strided grouped kxk, attention on the output."""
 
     body = ("conv1_1x1", "conv2_kxk", "attn_last")
+    last_conv = "conv2_kxk"
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_1x1 = ConvNormAct(args.in_chs, mid, 1, act=args.act)
         self.conv2_kxk = ConvNormAct(mid, args.out_chs, args.kernel_size, args.stride, groups=args.groups(mid),
                                      act=None)
         self.attn_last = self.attention(args, args.out_chs)
-        self.finish(args)
 
 
 class EdgeBlock(ResidualBlock):
     """Edge-residual-style block (the dark block's convs swapped): strided grouped kxk, attention, 1x1."""
 
     body = ("conv1_kxk", "attn", "conv2_1x1")
+    last_conv = "conv2_1x1"
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_kxk = ConvNormAct(args.in_chs, mid, args.kernel_size, args.stride, groups=args.groups(mid),
                                      act=args.act)
         self.attn = self.attention(args, mid)
         self.conv2_1x1 = ConvNormAct(mid, args.out_chs, 1, act=None)
-        self.finish(args)
 
 
 class DepthwiseSeparableBlock(ResidualBlock):
     """Depthwise-separable conv (MobileNet v1, EfficientNet 'ds'): strided depthwise kxk, attention, linear 1x1."""
 
     body = ("conv_dw", "attn", "conv_pw")
+    last_conv = "conv_pw"
     linear_out = True
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         self.conv_dw = ConvNormAct(args.in_chs, args.in_chs, args.kernel_size, args.stride, groups=args.in_chs,
                                    act=args.act)
         self.attn = self.attention(args, args.in_chs)
         self.conv_pw = ConvNormAct(args.in_chs, args.out_chs, 1, act=None)
-        self.finish(args)
 
 
 class InvertedResidualBlock(ResidualBlock):
     """Inverted residual (MobileNet v2): 1x1 expand by `bottle_ratio`, strided depthwise kxk, attention, linear 1x1."""
 
     body = ("conv_pw", "conv_dw", "attn", "conv_pwl")
+    last_conv = "conv_pwl"
     linear_out = True
 
-    def __init__(self, args: BlockArgs):
-        super().__init__(args)
+    def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.in_chs * args.bottle_ratio)
         self.conv_pw = ConvNormAct(args.in_chs, mid, 1, act=args.act)
         self.conv_dw = ConvNormAct(mid, mid, args.kernel_size, args.stride, groups=mid, act=args.act)
         self.attn = self.attention(args, mid)
         self.conv_pwl = ConvNormAct(mid, args.out_chs, 1, act=None)
-        self.finish(args)
 
 
 BLOCK_TYPES: dict[str, type[ResidualBlock]] = {
@@ -352,8 +370,7 @@ class ByobNet(ClassifierModel):
                 nn.init.zeros_(module.bias)
         for module in self.modules():
             if isinstance(module, ResidualBlock) and module.shortcut is not None:
-                last = [getattr(module, name) for name in module.body if isinstance(getattr(module, name), ConvNormAct)]
-                nn.init.zeros_(last[-1].bn.weight)
+                nn.init.zeros_(module.last_norm.weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.final_conv(self.stages(self.stem(x)))

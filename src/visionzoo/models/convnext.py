@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from ..layers.activations import make_activation
+from ..layers.channels import make_divisible
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
+from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
@@ -63,28 +65,34 @@ class ConvNextConfig(ModelConfig):
         return make_norm(self.norm, channels, self.norm_eps, channels_first=True)
 
 
-def _round_channels(value: float, divisor: int = 8) -> int:
-    """Nearest multiple of `divisor` (at least `divisor`), never more than 10% below `value`."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
-
-
 class GlobalResponseNorm(nn.Module):
-    """ConvNeXt V2's GRN: scale each channel by its spatial L2 norm relative to the mean over channels."""
+    """ConvNeXt V2's global response normalisation: channels compete through their total response.
+
+    From the paper (arXiv 2301.00808, Sec. 3.2, Eqs. 1-4), for channel i of a map X: aggregate
+    G_i = ||X_i||_2 over all positions; normalise N_i = G_i / (mean_j G_j + eps) (Eq. 2 writes the sum over
+    channels, Algorithm 1 and the published weights the mean); calibrate X_i <- gamma_i * (X_i * N_i) +
+    beta_i + X_i. With gamma = beta = 0, their init, the layer starts as the identity. `weight` and `bias`
+    are gamma and beta, named as the checkpoints name them.
+    """
 
     def __init__(self, dim: int, channels_first: bool, eps: float = 1e-6):
         super().__init__()
-        self.channels_first = channels_first
+        # NCHW: channels on dim 1, positions on (2, 3); NHWC: positions on (1, 2), channels last
+        self.channel_dim, self.spatial_dims = (1, (2, 3)) if channels_first else (-1, (1, 2))
+        self.param_shape = (-1, 1, 1) if channels_first else (-1,)
         self.eps = eps
         self.weight = nn.Parameter(torch.zeros(dim))
         self.bias = nn.Parameter(torch.zeros(dim))
 
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        nn.init.zeros_(self.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spatial, channel = ((2, 3), 1) if self.channels_first else ((1, 2), -1)
-        shape = (1, -1, 1, 1) if self.channels_first else (1, 1, 1, -1)
-        global_norm = x.norm(p=2, dim=spatial, keepdim=True)
-        relative = global_norm / (global_norm.mean(dim=channel, keepdim=True) + self.eps)
-        return x + torch.addcmul(self.bias.view(shape), self.weight.view(shape), x * relative)
+        response = torch.linalg.vector_norm(x, ord=2, dim=self.spatial_dims, keepdim=True)  # G
+        normalised = response / (response.mean(dim=self.channel_dim, keepdim=True) + self.eps)  # N
+        gamma, beta = self.weight.view(self.param_shape), self.bias.view(self.param_shape)
+        return gamma * (x * normalised) + beta + x
 
 
 class ConvNextMlp(nn.Module):
@@ -160,7 +168,7 @@ def convnext_stem(cfg: ConvNextConfig) -> tuple[nn.Sequential, int]:
     if cfg.stem == "patch":
         conv = nn.Conv2d(cfg.in_chans, dim, cfg.patch_size, stride=cfg.patch_size, bias=cfg.conv_bias)
         return nn.Sequential(conv, cfg.norm2d(dim)), cfg.patch_size
-    mid = _round_channels(dim // 2) if cfg.stem == "overlap_tiered" else dim
+    mid = make_divisible(dim // 2) if cfg.stem == "overlap_tiered" else dim
     layers = [nn.Conv2d(cfg.in_chans, mid, 3, stride=2, padding=1, bias=cfg.conv_bias)]
     if cfg.stem == "overlap_act":
         layers.append(make_activation(cfg.act))
@@ -220,19 +228,11 @@ class ConvNext(ClassifierModel):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Truncated-normal convs and linears with zero biases; norms at identity; layer scale at its init."""
+        """Truncated-normal convs and linears, zero biases; norms and GRN at identity; layer scale at its init."""
+        init_trunc_normal(self)
         for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, ConvNextBlock) and module.gamma is not None:
+            if isinstance(module, ConvNextBlock) and module.gamma is not None:
                 nn.init.constant_(module.gamma, self.config.layer_scale_init)
-            elif isinstance(module, GlobalResponseNorm):
-                nn.init.zeros_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif hasattr(module, "reset_parameters") and not list(module.children()):
-                module.reset_parameters()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm_pre(self.stages(self.stem(x)))

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.drop import drop_path_or_identity, drop_path_rates
-from ..layers.layer_scale import LayerScale, layer_scale_or_identity
+from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
+from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("avg", "max")
@@ -240,13 +241,7 @@ class Hiera(ClassifierModel):
         Dividing each block's output projections by sqrt(2 * depth index) keeps the residual stream's variance
         bounded at init; a tiny head starts the classifier near uniform.
         """
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d)):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.LayerNorm, LayerScale)):
-                module.reset_parameters()
+        init_trunc_normal(self)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.pos_embed_win, std=0.02)
         for layer, block in enumerate(self.blocks, start=1):

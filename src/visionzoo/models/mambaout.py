@@ -20,7 +20,8 @@ from torch import nn
 
 from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
-from ..layers.layer_scale import LayerScale, layer_scale_or_identity
+from ..layers.layer_scale import layer_scale_or_identity
+from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "avg")
@@ -189,15 +190,7 @@ class MambaOut(ClassifierModel):
     @torch.no_grad()
     def init_weights(self) -> None:
         """Truncated-normal conv and linear weights with zero biases, as the paper trains from scratch."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                module.reset_parameters()
-            elif isinstance(module, LayerScale):
-                module.reset_parameters()
+        init_trunc_normal(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Image (B, C, H, W) -> final channels-last map (B, H/32, W/32, dims[-1])."""

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..layers.activations import make_activation
 from ..layers.conv_norm_act import make_conv2d
+from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
@@ -132,8 +133,7 @@ def make_shortcut(cfg: ResNetConfig, in_chs: int, out_chs: int, stride: int) -> 
     2x2 pooling first, so that every input pixel reaches the shortcut, then a 1x1 conv + BN.
     """
     if cfg.avg_down:
-        # ceil_mode keeps ceil(size / 2) outputs on odd sizes, matching the strided 3x3 conv of the main branch.
-        pool = (nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity())
+        pool = shortcut_avg_pool(stride)
         return nn.Sequential(pool, make_conv2d(in_chs, out_chs, 1), nn.BatchNorm2d(out_chs))
     kernel = cfg.down_kernel_size if stride > 1 else 1
     return nn.Sequential(make_conv2d(in_chs, out_chs, kernel, stride), nn.BatchNorm2d(out_chs))

@@ -19,6 +19,7 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
+from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 GLOBAL_POOLS = ("", "token", "avg", "map")
@@ -115,12 +116,11 @@ class VisionTransformer(ClassifierModel):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Truncated-normal linears and position embedding, near-zero prefix tokens (as trained from scratch)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        """Truncated-normal linears and position embedding, near-zero prefix tokens (as trained from scratch).
+
+        The patch embedding keeps PyTorch's default conv init, as in the reference recipe.
+        """
+        init_trunc_normal(self, layers=(nn.Linear,))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         for token in (self.cls_token, self.reg_token):
             if token is not None:

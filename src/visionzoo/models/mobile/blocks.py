@@ -1,8 +1,9 @@
 """The blocks of the mobile family, smallest first. Module names follow the published `timm/` checkpoints.
 
 Every block takes `in_chs`, `out_chs` and its own knobs as plain arguments; the builder reads them off
-the block specs. `aa` names the anti-aliased downsampling ('avg', 'blur', 'blur_zero_pad'; None: strided conv):
-with it, a strided conv runs at stride 1 and the pooling after its norm and activation downsamples instead.
+the block specs. `aa` names the anti-aliased downsampling ('avg', 'blur', 'blur_zero_pad'; None: strided
+conv): with it, a strided conv runs at stride 1 and the pooling after its norm and activation downsamples
+instead.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ from torch import nn
 
 from ...layers.activations import make_activation
 from ...layers.blur_pool import make_anti_alias
-from ...layers.channels import make_divisible
+from ...layers.channels import conv_groups, make_divisible
 from ...layers.conv_norm_act import BatchNormAct2d, ConvNormAct, make_conv2d
 from ...layers.drop import drop_path_or_identity
 from ...layers.layer_scale import layer_scale_or_identity
 from ...layers.multi_query_attention import MultiQueryAttention2d
 
 
-def _groups(group_size: int, channels: int) -> int:
-    """Conv groups for a group size: 0 means a dense conv, 1 a depthwise one."""
-    if not group_size:
-        return 1
-    if channels % group_size:
-        raise ValueError(f"{channels} channels cannot be split into groups of {group_size}")
-    return channels // group_size
+def _conv_stride(aa: str | None, stride: int) -> int:
+    """The stride of a block's strided conv: 1 where an anti-aliasing pool after it downsamples instead."""
+    return 1 if aa and stride > 1 else stride
 
 
 def _anti_alias(aa: str | None, channels: int, stride: int) -> nn.Module:
@@ -36,12 +33,12 @@ def _anti_alias(aa: str | None, channels: int, stride: int) -> nn.Module:
 
 @dataclass(frozen=True)
 class SqueezeExciteSpec:
-    """How a model sizes and gates its squeeze-excite: the squeezed channels are `ratio` of the channels seen."""
+    """How a model sizes and gates its squeeze-excite: it squeezes to `ratio` of the channels it sees."""
 
     ratio: float
     gate: str = "sigmoid"
     act: str | None = None  # None: the block's activation (MobileNetV3 always squeezes with relu)
-    divisor: int | None = None  # round the squeezed channels to a multiple of this; None: to the nearest integer
+    divisor: int | None = None  # round the squeezed channels to a multiple of this; None: to an integer
 
     def squeezed_channels(self, channels: int) -> int:
         value = channels * self.ratio
@@ -49,7 +46,7 @@ class SqueezeExciteSpec:
 
 
 class SqueezeExcite(nn.Module):
-    """Channel attention (Hu et al. 2018): global mean -> 1x1 squeeze -> act -> 1x1 excite -> gate -> rescale."""
+    """Channel attention (Hu et al. 2018): global mean, 1x1 squeeze, act, 1x1 excite, gate, rescale."""
 
     def __init__(self, channels: int, squeezed: int, act: str = "relu", gate: str = "sigmoid"):
         super().__init__()
@@ -74,8 +71,7 @@ class ConvNormActAa(ConvNormAct):
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1, groups: int = 1,
                  act: str | None = "relu", aa: str | None = None):
-        pooled = bool(aa) and stride > 1
-        super().__init__(in_chs, out_chs, kernel_size, 1 if pooled else stride, groups=groups, act=act)
+        super().__init__(in_chs, out_chs, kernel_size, _conv_stride(aa, stride), groups=groups, act=act)
         self.aa = _anti_alias(aa, out_chs, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,9 +79,15 @@ class ConvNormActAa(ConvNormAct):
 
 
 class _Residual(nn.Module):
-    """Shared tail: drop path and the shortcut, where the block has one."""
+    """What every block shares: a residual where asked for and the shapes agree, and drop path on the branch.
 
-    residual: bool
+    Subclasses call `super().__init__(...)` first, then register their layers, and end forward with `_finish`.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int, skip: bool, drop_path: float):
+        super().__init__()
+        self.residual = skip and stride == 1 and in_chs == out_chs
+        self.drop_path = drop_path_or_identity(drop_path)
 
     def _finish(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
         return self.drop_path(x) + shortcut if self.residual else x
@@ -96,14 +98,11 @@ class ConvBlock(_Residual):
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, group_size: int = 0,
                  act: str = "relu", skip: bool = False, aa: str | None = None, drop_path: float = 0.0):
-        super().__init__()
-        self.residual = skip and stride == 1 and in_chs == out_chs
-        pooled = bool(aa) and stride > 1
-        self.conv = make_conv2d(in_chs, out_chs, kernel_size, 1 if pooled else stride,
-                                groups=_groups(group_size, in_chs))
+        super().__init__(in_chs, out_chs, stride, skip, drop_path)
+        self.conv = make_conv2d(in_chs, out_chs, kernel_size, _conv_stride(aa, stride),
+                                groups=conv_groups(in_chs, group_size))
         self.bn1 = BatchNormAct2d(out_chs, act)
         self.aa = _anti_alias(aa, out_chs, stride)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._finish(self.aa(self.bn1(self.conv(x))), x)
@@ -117,19 +116,16 @@ class DepthwiseSeparable(_Residual):
     """
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1, group_size: int = 1,
-                 act: str = "relu", pw_act: bool = False, skip: bool = True, se: SqueezeExciteSpec | None = None,
-                 aa: str | None = None, drop_path: float = 0.0):
-        super().__init__()
-        self.residual = skip and stride == 1 and in_chs == out_chs
-        pooled = bool(aa) and stride > 1
-        self.conv_dw = make_conv2d(in_chs, in_chs, kernel_size, 1 if pooled else stride,
-                                   groups=_groups(group_size, in_chs))
+                 act: str = "relu", pw_act: bool = False, skip: bool = True,
+                 se: SqueezeExciteSpec | None = None, aa: str | None = None, drop_path: float = 0.0):
+        super().__init__(in_chs, out_chs, stride, skip, drop_path)
+        self.conv_dw = make_conv2d(in_chs, in_chs, kernel_size, _conv_stride(aa, stride),
+                                   groups=conv_groups(in_chs, group_size))
         self.bn1 = BatchNormAct2d(in_chs, act)
         self.aa = _anti_alias(aa, in_chs, stride)
         self.se = _squeeze_excite(se, in_chs, act)
         self.conv_pw = make_conv2d(in_chs, out_chs, 1)
         self.bn2 = BatchNormAct2d(out_chs, act if pw_act else None)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.se(self.aa(self.bn1(self.conv_dw(x))))
@@ -139,23 +135,20 @@ class DepthwiseSeparable(_Residual):
 class InvertedResidual(_Residual):
     """ir / MBConv (MobileNetV2/V3, EfficientNet): 1x1 expansion -> depthwise conv -> [SE] -> linear 1x1."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1, exp_ratio: float = 6.0,
-                 group_size: int = 1, act: str = "relu", skip: bool = True, se: SqueezeExciteSpec | None = None,
-                 aa: str | None = None, drop_path: float = 0.0):
-        super().__init__()
-        self.residual = skip and stride == 1 and in_chs == out_chs
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 exp_ratio: float = 6.0, group_size: int = 1, act: str = "relu", skip: bool = True,
+                 se: SqueezeExciteSpec | None = None, aa: str | None = None, drop_path: float = 0.0):
+        super().__init__(in_chs, out_chs, stride, skip, drop_path)
         mid_chs = make_divisible(in_chs * exp_ratio)
-        pooled = bool(aa) and stride > 1
         self.conv_pw = make_conv2d(in_chs, mid_chs, 1)
         self.bn1 = BatchNormAct2d(mid_chs, act)
-        self.conv_dw = make_conv2d(mid_chs, mid_chs, kernel_size, 1 if pooled else stride,
-                                   groups=_groups(group_size, mid_chs))
+        self.conv_dw = make_conv2d(mid_chs, mid_chs, kernel_size, _conv_stride(aa, stride),
+                                   groups=conv_groups(mid_chs, group_size))
         self.bn2 = BatchNormAct2d(mid_chs, act)
         self.aa = _anti_alias(aa, mid_chs, stride)
         self.se = _squeeze_excite(se, mid_chs, act)
         self.conv_pwl = make_conv2d(mid_chs, out_chs, 1)
         self.bn3 = BatchNormAct2d(out_chs, None)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn1(self.conv_pw(x))
@@ -169,22 +162,19 @@ class EdgeResidual(_Residual):
     On accelerators a dense conv beats the 1x1 + depthwise pair at high resolution, hence its use early on.
     """
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1, exp_ratio: float = 4.0,
-                 group_size: int = 0, act: str = "relu", skip: bool = True, se: SqueezeExciteSpec | None = None,
-                 aa: str | None = None, drop_path: float = 0.0):
-        super().__init__()
-        self.residual = skip and stride == 1 and in_chs == out_chs
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 exp_ratio: float = 4.0, group_size: int = 0, act: str = "relu", skip: bool = True,
+                 se: SqueezeExciteSpec | None = None, aa: str | None = None, drop_path: float = 0.0):
+        super().__init__(in_chs, out_chs, stride, skip, drop_path)
         mid_chs = make_divisible(in_chs * exp_ratio)
-        pooled = bool(aa) and stride > 1
         # the group count follows the expanded width (EfficientNet-EdgeTPU-v2 group convs)
-        self.conv_exp = make_conv2d(in_chs, mid_chs, kernel_size, 1 if pooled else stride,
-                                    groups=_groups(group_size, mid_chs))
+        self.conv_exp = make_conv2d(in_chs, mid_chs, kernel_size, _conv_stride(aa, stride),
+                                    groups=conv_groups(mid_chs, group_size))
         self.bn1 = BatchNormAct2d(mid_chs, act)
         self.aa = _anti_alias(aa, mid_chs, stride)
         self.se = _squeeze_excite(se, mid_chs, act)
         self.conv_pwl = make_conv2d(mid_chs, out_chs, 1)
         self.bn2 = BatchNormAct2d(out_chs, None)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.se(self.aa(self.bn1(self.conv_exp(x))))
@@ -195,31 +185,32 @@ class UniversalInvertedBottleneck(_Residual):
     """uib (MobileNetV4, Fig. 4): [dw] -> 1x1 expansion -> [dw] -> [SE] -> linear 1x1 -> [dw], layer scale.
 
     The optional depthwise convs make one block cover the paper's variants: ExtraDW (both), IB (middle only),
-    ConvNeXt-like (start only) and FFN (none). The stride goes to the first depthwise conv present.
+    ConvNeXt-like (start only) and FFN (none). `kernel_size` is the middle one's, `start_kernel` and
+    `end_kernel` the others' (0: none). The stride goes to the first depthwise conv present.
     """
 
-    def __init__(self, in_chs: int, out_chs: int, start_kernel: int = 0, mid_kernel: int = 3, end_kernel: int = 0,
-                 stride: int = 1, exp_ratio: float = 4.0, group_size: int = 1, act: str = "relu",
-                 skip: bool = True, se: SqueezeExciteSpec | None = None, aa: str | None = None,
-                 layer_scale_init: float | None = None, drop_path: float = 0.0):
-        super().__init__()
-        if stride > 1 and not (start_kernel or mid_kernel or end_kernel):
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 start_kernel: int = 0, end_kernel: int = 0, exp_ratio: float = 4.0, group_size: int = 1,
+                 act: str = "relu", skip: bool = True, se: SqueezeExciteSpec | None = None,
+                 aa: str | None = None, layer_scale_init: float | None = None, drop_path: float = 0.0):
+        if stride > 1 and not (start_kernel or kernel_size or end_kernel):
             raise ValueError("a strided uib block needs at least one depthwise conv")
-        self.residual = skip and stride == 1 and in_chs == out_chs
+        super().__init__(in_chs, out_chs, stride, skip, drop_path)
         mid_chs = make_divisible(in_chs * exp_ratio)
-        start_stride = 1 if mid_kernel else stride
-        end_stride = stride if not (start_kernel or mid_kernel) else 1
-        self.dw_start = (ConvNormActAa(in_chs, in_chs, start_kernel, start_stride, _groups(group_size, in_chs),
-                                       act=None, aa=aa) if start_kernel else nn.Identity())
+        start_stride = 1 if kernel_size else stride
+        end_stride = stride if not (start_kernel or kernel_size) else 1
+        self.dw_start = (ConvNormActAa(in_chs, in_chs, start_kernel, start_stride,
+                                       conv_groups(in_chs, group_size), act=None, aa=aa)
+                         if start_kernel else nn.Identity())
         self.pw_exp = ConvNormAct(in_chs, mid_chs, 1, act=act)
-        self.dw_mid = (ConvNormActAa(mid_chs, mid_chs, mid_kernel, stride, _groups(group_size, mid_chs), act=act,
-                                     aa=aa) if mid_kernel else nn.Identity())
+        self.dw_mid = (ConvNormActAa(mid_chs, mid_chs, kernel_size, stride, conv_groups(mid_chs, group_size),
+                                     act=act, aa=aa) if kernel_size else nn.Identity())
         self.se = _squeeze_excite(se, mid_chs, act)
         self.pw_proj = ConvNormAct(mid_chs, out_chs, 1, act=None)
-        self.dw_end = (ConvNormAct(out_chs, out_chs, end_kernel, end_stride, groups=_groups(group_size, out_chs),
-                                   act=None) if end_kernel else nn.Identity())
+        self.dw_end = (ConvNormAct(out_chs, out_chs, end_kernel, end_stride,
+                                   groups=conv_groups(out_chs, group_size), act=None)
+                       if end_kernel else nn.Identity())
         self.layer_scale = layer_scale_or_identity(out_chs, layer_scale_init, channels_first=True)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pw_exp(self.dw_start(x))
@@ -228,17 +219,18 @@ class UniversalInvertedBottleneck(_Residual):
 
 
 class MobileAttention(_Residual):
-    """mqa (MobileNetV4 hybrids): BN -> multi-query attention with strided keys/values -> layer scale."""
+    """mqa (MobileNetV4 hybrids): BN -> multi-query attention with strided keys/values -> layer scale.
+
+    It never downsamples its output; `kernel_size` is that of the key/value downsampling (`kv_stride` > 1).
+    """
 
     def __init__(self, in_chs: int, out_chs: int, num_heads: int, kv_dim: int, kv_stride: int = 1,
-                 kv_kernel_size: int = 3, skip: bool = True, layer_scale_init: float | None = None,
+                 kernel_size: int = 3, skip: bool = True, layer_scale_init: float | None = None,
                  drop_path: float = 0.0):
-        super().__init__()
-        self.residual = skip and in_chs == out_chs
+        super().__init__(in_chs, out_chs, 1, skip, drop_path)
         self.norm = nn.BatchNorm2d(in_chs)
-        self.attn = MultiQueryAttention2d(in_chs, out_chs, num_heads, kv_dim, kv_dim, kv_stride, kv_kernel_size)
+        self.attn = MultiQueryAttention2d(in_chs, out_chs, num_heads, kv_dim, kv_dim, kv_stride, kernel_size)
         self.layer_scale = layer_scale_or_identity(out_chs, layer_scale_init, channels_first=True)
-        self.drop_path = drop_path_or_identity(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._finish(self.layer_scale(self.attn(self.norm(x))), x)

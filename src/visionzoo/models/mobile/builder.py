@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 
 from torch import nn
 
@@ -44,42 +46,51 @@ def _squeeze_excite(cfg: MobileNetConfig, spec: BlockSpec) -> SqueezeExciteSpec 
     return SqueezeExciteSpec(ratio, gate=cfg.se_gate, act=cfg.se_act, divisor=cfg.se_divisor)
 
 
+@dataclass(frozen=True)
+class BlockType:
+    """How the builder makes the block of a row type: its class and what it takes from the row and config."""
+
+    cls: Callable[..., nn.Module]
+    takes: tuple[str, ...]  # keyword arguments besides in_chs, out_chs, skip, drop_path (`_block_kwargs`)
+    group_size: int = 1  # the group size where the row has no g field: 1 depthwise, 0 dense
+    skip: bool = True  # a residual where shapes allow, unless the row says skip/noskip
+
+
+_CONV = ("kernel_size", "stride", "group_size", "act", "aa")
+_EXPANDING = _CONV + ("exp_ratio", "se")
+
+BLOCKS: dict[str, BlockType] = {
+    "cn": BlockType(ConvBlock, _CONV, group_size=0, skip=False),
+    "ds": BlockType(DepthwiseSeparable, _CONV + ("se",)),
+    "dsa": BlockType(partial(DepthwiseSeparable, pw_act=True), _CONV + ("se",), skip=False),
+    "ir": BlockType(InvertedResidual, _EXPANDING),
+    "er": BlockType(EdgeResidual, _EXPANDING, group_size=0),
+    "uib": BlockType(UniversalInvertedBottleneck,
+                     _EXPANDING + ("start_kernel", "end_kernel", "layer_scale_init")),
+    "mqa": BlockType(MobileAttention,
+                     ("kernel_size", "num_heads", "kv_dim", "kv_stride", "layer_scale_init")),
+}
+
+
+def _block_kwargs(cfg: MobileNetConfig, spec: BlockSpec, block_type: BlockType) -> dict:
+    """Every argument a block may take, from its row and the model's config, named as the blocks name them."""
+    return dict(
+        kernel_size=spec.kernel, stride=spec.stride,
+        start_kernel=spec.start_kernel, end_kernel=spec.end_kernel,
+        group_size=block_type.group_size if spec.group_size is None else spec.group_size,
+        act=spec.act or cfg.act, aa=cfg.anti_alias, exp_ratio=spec.exp_ratio, se=_squeeze_excite(cfg, spec),
+        num_heads=spec.num_heads, kv_dim=spec.kv_dim, kv_stride=spec.kv_stride,
+        layer_scale_init=cfg.layer_scale_init)
+
+
 def make_block(cfg: MobileNetConfig, spec: BlockSpec, in_chs: int, drop_path: float) -> tuple[nn.Module, int]:
     """The block of one spec, and its output channels."""
+    block_type = BLOCKS[spec.kind]
     out_chs = cfg.round_chs(spec.out_chs)
-    act = spec.act or cfg.act
-    skip = spec.skip is not False
-    common = dict(stride=spec.stride, drop_path=drop_path)
-    if spec.kind == "cn":
-        block = ConvBlock(in_chs, out_chs, spec.kernel, group_size=spec.group_size or 0, act=act,
-                          skip=bool(spec.skip), aa=cfg.anti_alias, **common)
-    elif spec.kind in ("ds", "dsa"):
-        block = DepthwiseSeparable(in_chs, out_chs, spec.kernel, group_size=_or(spec.group_size, 1), act=act,
-                                   pw_act=spec.kind == "dsa", skip=skip and spec.kind == "ds",
-                                   se=_squeeze_excite(cfg, spec), aa=cfg.anti_alias, **common)
-    elif spec.kind == "ir":
-        block = InvertedResidual(in_chs, out_chs, spec.kernel, exp_ratio=spec.exp_ratio,
-                                 group_size=_or(spec.group_size, 1), act=act, skip=skip,
-                                 se=_squeeze_excite(cfg, spec), aa=cfg.anti_alias, **common)
-    elif spec.kind == "er":
-        block = EdgeResidual(in_chs, out_chs, spec.kernel, exp_ratio=spec.exp_ratio,
-                             group_size=spec.group_size or 0, act=act, skip=skip,
-                             se=_squeeze_excite(cfg, spec), aa=cfg.anti_alias, **common)
-    elif spec.kind == "uib":
-        block = UniversalInvertedBottleneck(
-            in_chs, out_chs, spec.start_kernel, spec.kernel, spec.end_kernel, exp_ratio=spec.exp_ratio,
-            group_size=_or(spec.group_size, 1), act=act, skip=skip, se=_squeeze_excite(cfg, spec),
-            aa=cfg.anti_alias, layer_scale_init=cfg.layer_scale_init, **common)
-    else:  # mqa
-        if spec.stride != 1:
-            raise ValueError("mqa blocks do not downsample; give them s1")
-        block = MobileAttention(in_chs, out_chs, spec.num_heads, spec.kv_dim, spec.kv_stride, spec.kernel,
-                                skip=skip, layer_scale_init=cfg.layer_scale_init, drop_path=drop_path)
-    return block, out_chs
-
-
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
+    available = _block_kwargs(cfg, spec, block_type)
+    kwargs = {name: available[name] for name in block_type.takes}
+    skip = block_type.skip if spec.skip is None else spec.skip
+    return block_type.cls(in_chs, out_chs, skip=skip, drop_path=drop_path, **kwargs), out_chs
 
 
 def build_stages(cfg: MobileNetConfig, in_chs: int) -> tuple[nn.Sequential, list[FeatureInfo], int]:

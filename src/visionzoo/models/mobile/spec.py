@@ -10,12 +10,13 @@ A row is `<type>_<field>_<field>...`, the fields in this canonical order (`forma
             dsa  MobileNetV1's separable conv: act after the pw conv and never a residual
             ir   inverted residual (MBConv): pw expansion, dw conv, [SE], pw projection
             er   edge residual (FusedMBConv): full conv expansion, [SE], pw projection
-            uib  universal inverted bottleneck (MobileNetV4): [dw], pw expansion, [dw], [SE], pw projection, [dw]
+            uib  universal inverted bottleneck (MobileNetV4): [dw], pw expansion, [dw], [SE], pw projection,
+                 [dw]
             mqa  mobile multi-query attention (MobileNetV4 hybrids)
     r<n>    repeats of the row (the first repeat takes the stride)
     a<k>    uib only: depthwise kernel before the expansion (default 0: none)
-    k<k>    the main kernel: the conv of cn/er, the depthwise conv of ds/dsa/ir, the middle depthwise conv of uib
-            (k0: none), the key/value downsampling conv of mqa
+    k<k>    the main kernel: the conv of cn/er, the depthwise conv of ds/dsa/ir, the middle depthwise conv of
+            uib (k0: none), the key/value downsampling conv of mqa
     p<k>    uib only: depthwise kernel after the projection (default 0: none)
     s<n>    stride (1 or 2)
     e<x>    expansion ratio (ir, er, uib)
@@ -29,12 +30,13 @@ A row is `<type>_<field>_<field>...`, the fields in this canonical order (`forma
             nge gelu
     skip    force a residual where shapes allow (cn has none by default); noskip: never a residual
 
-Required fields: `r k s c` for every type, plus `e` for ir/er/uib and `h d` for mqa; the others are optional and
-written only when they differ from their default.
+Required fields: `r k s c` for every type, plus `e` for ir/er/uib and `h d` for mqa; the others are optional
+and written only when they differ from their default. mqa rows never downsample (s1).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, fields
@@ -102,6 +104,8 @@ class BlockSpec:
             raise ValueError(f"unknown block type {self.kind!r}; expected one of {BLOCK_TYPES}")
         if self.stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {self.stride}")
+        if self.kind == "mqa" and self.stride != 1:
+            raise ValueError("mqa blocks do not downsample; give them s1")
         if self.repeats < 1:
             raise ValueError(f"repeats must be at least 1, got {self.repeats}")
 
@@ -148,7 +152,7 @@ def parse_block(row: str) -> BlockSpec:
 
 
 def format_block(spec: BlockSpec) -> str:
-    """The canonical row of `spec`: required fields always, optional ones where they differ from the default."""
+    """The canonical row of `spec`: the required fields, and the optional ones unless at their default."""
     defaults = {f.name: f.default for f in fields(BlockSpec)}
     parts = [spec.kind]
     for letter, name in LETTERS.items():
@@ -169,17 +173,21 @@ def parse_stages(stages: tuple[tuple[str, ...], ...]) -> list[list[BlockSpec]]:
 
 
 def scale_stage_depth(repeats: list[int], multiplier: float) -> list[int]:
-    """Repeats of a stage's rows scaled by a depth multiplier, as EfficientNet's compound scaling does.
+    """Repeats of a stage's rows after depth scaling by `multiplier`, one count per row, each at least 1.
 
-    The stage total is scaled up with ceil; it is shared out over the rows from the last one backwards, so that
-    the first row (usually the one that changes resolution or width) is the last to grow.
+    EfficientNet's compound scaling (Tan & Le 2019, arXiv 1905.11946, Sec. 3.3; `round_repeats` in its
+    official code) multiplies the layer count L of every stage by the depth coefficient d and rounds up:
+    ceil(d * L) layers. Our stages may hold several rows, so that stage total is handed out to the rows in
+    proportion to their repeats, walking from the last row to the first: each row takes its share of what is
+    still to hand out (rounded half to even), and the first row, which usually changes resolution or width,
+    is the last to grow.
     """
-    total = sum(repeats)
-    target = int(math.ceil(total * multiplier))
-    scaled = []
-    for count in reversed(repeats):
-        share = max(1, round(count / total * target))
-        scaled.append(share)
-        total -= count
-        target -= share
-    return scaled[::-1]
+    rows_up_to = list(itertools.accumulate(repeats))  # rows_up_to[i]: the unscaled repeats of rows 0..i
+    to_hand_out = math.ceil(rows_up_to[-1] * multiplier)
+    scaled = [0] * len(repeats)
+    for i in reversed(range(len(repeats))):
+        # (fraction of the rows) * (layers left) in floating point, in this order, as the reference scales
+        # the published models: on an exact half, repeats * left / rows_up_to can round the other way.
+        scaled[i] = max(1, round(repeats[i] / rows_up_to[i] * to_hand_out))
+        to_hand_out -= scaled[i]
+    return scaled
