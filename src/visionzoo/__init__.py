@@ -22,5 +22,15 @@ __all__ = [
     "is_model",
     "list_models",
     "list_pretrained",
+    "optimize_for_inference",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # the deploy package imports the model families: only when it is used, so `import visionzoo` stays fast
+    if name == "optimize_for_inference":
+        from .deploy import optimize_for_inference
+
+        return optimize_for_inference
+    raise AttributeError(f"module 'visionzoo' has no attribute {name!r}")
