@@ -88,14 +88,22 @@ def photo_batch(model: nn.Module, img_size: int | tuple[int, int]) -> torch.Tens
 
 
 def verification_inputs(model: nn.Module, img_size: int | tuple[int, int], in_chans: int = 3,
-                        batch_sizes: tuple[int, ...] = RANDOM_BATCH_SIZES, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Named input batches: the photos (3-channel models) and standard-normal batches of each size."""
+                        batch_sizes: tuple[int, ...] = RANDOM_BATCH_SIZES, fixed_batch: int | None = None,
+                        seed: int = 0) -> dict[str, torch.Tensor]:
+    """Named input batches: the photos (3-channel models) and standard-normal batches of each size.
+
+    `fixed_batch`: for an artifact that takes only that batch size: the photos are repeated or cut to it and
+    the random batch has that size.
+    """
     height, width = _size_pair(img_size)
     inputs = {}
     if in_chans == 3:
-        inputs["photos"] = photo_batch(model, (height, width))
+        photos = photo_batch(model, (height, width))
+        if fixed_batch is not None:
+            photos = photos[torch.arange(fixed_batch) % photos.shape[0]]
+        inputs["photos"] = photos
     generator = torch.Generator().manual_seed(seed)
-    for size in batch_sizes:
+    for size in (fixed_batch,) if fixed_batch is not None else batch_sizes:
         inputs[f"random x{size}"] = torch.randn(size, in_chans, height, width, generator=generator)
     return inputs
 
