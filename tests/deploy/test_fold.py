@@ -8,8 +8,9 @@ from torch import nn
 
 import visionzoo
 from tests.reference import max_relative_error, randomise_
-from visionzoo.deploy import fold_batch_norms
-from visionzoo.deploy.fold import find_conv_bn_pairs, fold_conv_bn
+from visionzoo.deploy import fold_batch_norms, fold_layer_scales
+from visionzoo.deploy.fold import fold_conv_bn
+from visionzoo.layers.layer_scale import LayerScale, LayerScale2d
 
 
 def _batch_norms(model: nn.Module) -> list[str]:
@@ -30,7 +31,7 @@ def test_every_batch_norm_of_a_conv_net_folds(arch):
         expected = model(x)
         norms = _batch_norms(model)
         pairs = fold_batch_norms(model, x[:1])
-        assert {p.bn for p in pairs} == set(norms) and _batch_norms(model) == []
+        assert {p.consumer for p in pairs} == set(norms) and _batch_norms(model) == []
         assert max_relative_error(model(x), expected) < 1e-5
 
 
@@ -40,7 +41,7 @@ def test_mobilenetv4_hybrid_folds_all_but_the_attention_prenorms():
     with torch.no_grad():
         expected = model(x)
         pairs = fold_batch_norms(model, x)
-        folded = {p.bn for p in pairs}
+        folded = {p.consumer for p in pairs}
         assert any(name.endswith("attn.key.norm") for name in folded)  # the MQA key/value branch
         assert any(name.endswith("attn.value.norm") for name in folded)
         # the norm in front of each attention block follows a residual sum, not a conv
@@ -77,7 +78,7 @@ def test_only_a_conv_output_read_by_the_norm_alone_folds(module_cls, folds):
     x = torch.randn(2, 3, 8, 8)
     expected = model(x)
     pairs = fold_batch_norms(model, x)
-    assert [(p.conv, p.bn) for p in pairs] == ([("conv", "bn")] if folds else [])
+    assert [(p.producer, p.consumer) for p in pairs] == ([("conv", "bn")] if folds else [])
     assert max_relative_error(model(x).detach(), expected.detach()) < 1e-6
 
 
@@ -94,4 +95,20 @@ def test_fold_conv_bn_is_exact(bias, affine):
 
 def test_folding_needs_eval_mode():
     with pytest.raises(ValueError, match="eval mode"):
-        find_conv_bn_pairs(_Plain().train(), torch.randn(1, 3, 8, 8))
+        fold_batch_norms(_Plain().train(), torch.randn(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("arch, size", [("test_vit", 160), ("mobilenetv4_hybrid_medium", 96),
+                                        ("hiera_small_abswin_256", 256)])
+def test_layer_scales_after_a_projection_fold(arch, size):
+    kwargs = {"depths": (1, 1, 1, 1)} if arch.startswith("hiera") else {}
+    model = visionzoo.create_model(arch, layer_scale_init=0.1, **kwargs).eval()
+    randomise_(model)
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    scales = [n for n, m in model.named_modules() if isinstance(m, (LayerScale, LayerScale2d))]
+    with torch.no_grad():
+        expected = model(x)
+        fold_batch_norms(model, x[:1])  # the mobile blocks scale a conv's normed output
+        pairs = fold_layer_scales(model, x[:1])
+        assert scales and sorted(p.consumer for p in pairs) == sorted(scales)
+        assert max_relative_error(model(x), expected) < 1e-5

@@ -3,7 +3,7 @@
     model = visionzoo.optimize_for_inference(visionzoo.create_model("resnet50d", pretrained=True))
 """
 
-from .fold import fold_batch_norms
+from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import CpuInfo, cpu_info, native_bf16
 from .hoist import fix_input_size
 from .optimize import (
@@ -26,6 +26,7 @@ __all__ = [
     "cpu_info",
     "fix_input_size",
     "fold_batch_norms",
+    "fold_layer_scales",
     "inference_dtype",
     "native_bf16",
     "optimize_for_inference",

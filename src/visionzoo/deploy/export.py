@@ -1,6 +1,6 @@
 """Export a model to ONNX, a torch.export program (pt2) or an AOTInductor package (aoti), and load it back.
 
-The model is prepared first (BatchNorm folded, size-dependent constants computed for the export size), so the
+The model is prepared first (BatchNorms and layer scales folded, size-dependent constants computed for the export size), so the
 artifact holds fewer ops than the eager graph. Exporter failures become one-line `ExportError`s.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .fold import fold_batch_norms
+from .fold import fold_batch_norms, fold_layer_scales
 from .hoist import fix_input_size
 
 FORMATS = ("onnx", "pt2", "aoti")
@@ -53,10 +53,12 @@ class ExportSpec:
 
 
 def prepare_for_export(model: nn.Module, img_size: tuple[int, int], in_chans: int = 3) -> nn.Module:
-    """An eval-mode copy of `model` with BatchNorms folded and its constants computed for `img_size`."""
+    """An eval-mode copy of `model` with BatchNorms and layer scales folded, constants computed for `img_size`."""
     prepared = copy.deepcopy(model).eval()
     fix_input_size(prepared, img_size)
-    fold_batch_norms(prepared, torch.zeros(1, in_chans, *img_size))
+    example = torch.zeros(1, in_chans, *img_size)
+    fold_batch_norms(prepared, example)
+    fold_layer_scales(prepared, example)
     for parameter in prepared.parameters():
         parameter.requires_grad_(False)
     return prepared

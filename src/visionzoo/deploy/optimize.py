@@ -1,6 +1,6 @@
 """`optimize_for_inference`: an inference-only model that computes what the eager model computes, faster.
 
-The steps, each usable alone: `fold_batch_norms` (fold.py), `fix_input_size` (hoist.py), `to_channels_last`,
+The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size` (hoist.py), `to_channels_last`,
 `compile_frozen` and `inference_dtype`. The result is checked against the eager model on real photos and
 random batches every time it is made (verify.py).
 """
@@ -13,7 +13,7 @@ import warnings
 import torch
 from torch import nn
 
-from .fold import fold_batch_norms
+from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import native_bf16
 from .hoist import fix_input_size
 from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, compare, verification_inputs
@@ -88,7 +88,7 @@ class OptimizedModel(nn.Module):
 
 def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | None = None,
                            dtype: torch.dtype = torch.float32, compile: bool = False,
-                           channels_last: bool | None = None, fold_bn: bool = True,
+                           channels_last: bool | None = None, fold: bool = True,
                            verify: bool = True) -> OptimizedModel:
     """An optimised, inference-only copy of `model` for inputs of `img_size` (default: its weights' size).
 
@@ -96,7 +96,7 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
         dtype: float32, or bfloat16/float16 where the hardware computes in it natively (else float32, warned).
         compile: also `torch.compile` with freezing (compiles on the first call, here during verification).
         channels_last: NHWC weights and inputs; None: for conv nets only (see `prefers_channels_last`).
-        fold_bn: fold BatchNorms into their convs.
+        fold: fold BatchNorms and layer scales into the conv or linear layer feeding them.
         verify: compare with `model` on real photos and random batches; raise VerificationError beyond
             the tolerance (1e-4 of the logit scale in float32) or on a top-1 change.
 
@@ -110,8 +110,10 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
     optimized = copy.deepcopy(eager)
     fix_input_size(optimized, img_size)
     in_chans = getattr(getattr(model, "config", None), "in_chans", 3)
-    if fold_bn:
-        fold_batch_norms(optimized, torch.zeros(1, in_chans, *img_size, device=device))
+    if fold:
+        example = torch.zeros(1, in_chans, *img_size, device=device)
+        fold_batch_norms(optimized, example)
+        fold_layer_scales(optimized, example)
     if channels_last is None:
         channels_last = prefers_channels_last(optimized)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
