@@ -1,10 +1,11 @@
 """Export every architecture to ONNX and pt2 at its default size and verify each against eager.
 
-    python benchmarks/export_sweep.py [--models PATTERN ...] [--formats onnx pt2] [--output export_sweep.json]
+    python benchmarks/export_sweep.py [--models PATTERN ...] [--tags] [--formats onnx pt2] [--output FILE.json]
 
 The test suite exports one or two architectures per family (tests/deploy/test_export.py); this is the full
 sweep, too slow for the suite on 2 cores (the SO400M towers alone take minutes and several GB). Weights are
 random, with BatchNorm statistics and layer scales perturbed so that no branch hides behind an identity.
+`--tags` goes over every published tag instead (each with its own head and input size, no download).
 Prints one line per (architecture, format) with the export time and the verification figures; exit status 1
 if any export or verification failed.
 """
@@ -34,9 +35,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["*"], metavar="PATTERN")
     parser.add_argument("--formats", nargs="+", choices=("onnx", "pt2", "aoti"), default=["onnx", "pt2"])
+    parser.add_argument("--tags", action="store_true", help="every published tag matching, not every arch")
     parser.add_argument("--output", default="export_sweep.json")
     args = parser.parse_args()
-    names = [n for pattern in args.models for n in visionzoo.list_models(pattern)]
+    names = [n for pattern in args.models for n in visionzoo.list_models(pattern, pretrained=args.tags)]
     rows, failed = [], 0
     with tempfile.TemporaryDirectory() as folder:
         for name in names:

@@ -37,7 +37,8 @@ def _fix_vit(model: VisionTransformer, img_size: tuple[int, int]) -> None:
 
 @torch.no_grad()
 def _fix_hiera(model: Hiera, img_size: tuple[int, int]) -> None:
-    grid = model.patch_embed(torch.zeros(1, model.config.in_chans, *img_size)).shape[1:3]
+    probe = torch.zeros(1, model.config.in_chans, *img_size, device=model.pos_embed.device)
+    grid = model.patch_embed(probe.to(model.pos_embed.dtype)).shape[1:3]
     grid = (int(grid[0]), int(grid[1]))
     model._check_grid(*img_size, grid)
     model.register_buffer("fixed_pos_embed", model._abswin_pos_embed(grid).detach().clone())
