@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import platform
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -27,9 +27,6 @@ class CpuInfo:
     isa: str  # the kernel level torch dispatches to: 'AVX512', 'AVX2', 'DEFAULT', ...
     native_bf16: bool
     threads: int  # torch.get_num_threads() when asked
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _cpuinfo() -> tuple[str, frozenset[str]]:
