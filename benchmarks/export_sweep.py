@@ -1,6 +1,7 @@
 """Export every architecture to ONNX and pt2 at its default size and verify each against eager.
 
-    python benchmarks/export_sweep.py [--models PATTERN ...] [--tags] [--formats onnx pt2] [--output FILE.json]
+    python benchmarks/export_sweep.py [--models PATTERN ...] [--tags] [--formats onnx pt2]
+        [--output FILE.json]
 
 The test suite exports one or two architectures per family (tests/deploy/test_export.py); this is the full
 sweep, too slow for the suite on 2 cores (the SO400M towers alone take minutes and several GB). Weights are
@@ -32,7 +33,8 @@ def main() -> int:
     from visionzoo.deploy.optimize import default_img_size
     from visionzoo.deploy.verify import compare, verification_inputs
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["*"], metavar="PATTERN")
     parser.add_argument("--formats", nargs="+", choices=("onnx", "pt2", "aoti"), default=["onnx", "pt2"])
     parser.add_argument("--tags", action="store_true", help="every published tag matching, not every arch")

@@ -1,4 +1,4 @@
-"""Inference speed on this CPU: the reference's eager model against ours (eager, optimized, compiled, onnxruntime).
+"""Inference speed on this CPU: the reference's eager model against ours (eager, optimized, compiled, ORT).
 
     python benchmarks/inference_speed.py [--models NAME[@SIZE] ...] [--batch-sizes 1 8] [--threads N]
         [--rounds 5] [--runs 10] [--output inference_speed.json]
@@ -94,7 +94,8 @@ def _environment(threads: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=MODELS, metavar="NAME[@SIZE]")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--backends", nargs="+", choices=OURS, default=list(OURS))

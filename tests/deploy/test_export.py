@@ -24,7 +24,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 FAMILY_ARCHS = ["test_efficientnet", "mobilenetv4_conv_small", "test_byobnet", "convnext_zepto_rms",
-                "mambaout_femto", "test_vit", "mobilenetv4_hybrid_medium", "resnet50d", "hiera_small_abswin_256"]
+                "mambaout_femto", "test_vit", "mobilenetv4_hybrid_medium", "resnet50d",
+                "hiera_small_abswin_256"]
 HEAVY_ARCHS = {"mobilenetv4_hybrid_medium", "resnet50d", "hiera_small_abswin_256"}
 SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "aoti": ".pt2"}
 
@@ -126,7 +127,8 @@ def test_cli_exports_and_prints_the_verification(checkpoint, tmp_path, capsys):
 
 def test_cli_fails_when_the_artifact_disagrees(checkpoint, tmp_path, capsys, monkeypatch):
     real_load = export_module.load_exported
-    monkeypatch.setattr(export_module, "load_exported", lambda path, fmt: lambda x: real_load(path, fmt)(x) + 1)
+    monkeypatch.setattr(export_module, "load_exported",
+                        lambda path, fmt: lambda x: real_load(path, fmt)(x) + 1)
     assert main(["export", "test_byobnet", "--checkpoint", str(checkpoint), "--format", "pt2",
                  "--output", str(tmp_path / "m.pt2"), "--img-size", "64"]) == 1
     assert "verification FAILED" in capsys.readouterr().out

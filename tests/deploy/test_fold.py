@@ -71,7 +71,8 @@ class _Plain(_SharedOutput):
         return self.bn(self.conv(x))
 
 
-@pytest.mark.parametrize("module_cls, folds", [(_SharedOutput, False), (_InPlaceBetween, False), (_Plain, True)])
+@pytest.mark.parametrize("module_cls, folds",
+                         [(_SharedOutput, False), (_InPlaceBetween, False), (_Plain, True)])
 def test_only_a_conv_output_read_by_the_norm_alone_folds(module_cls, folds):
     model = module_cls().eval()
     randomise_(model)

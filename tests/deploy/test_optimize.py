@@ -42,7 +42,8 @@ def test_optimized_model_matches_eager(arch):
     model = _randomised(arch)
     optimized = optimize_for_inference(model)  # verifies itself: raises beyond 1e-4 or on a top-1 change
     assert isinstance(optimized, OptimizedModel) and optimized.dtype == torch.float32
-    assert (optimized.memory_format == torch.channels_last) == (arch not in ("hiera_small_abswin_256", "test_vit"))
+    conv_net = arch not in ("hiera_small_abswin_256", "test_vit")
+    assert (optimized.memory_format == torch.channels_last) == conv_net
     photos = photo_batch(model, optimized.img_size)
     with torch.no_grad():
         expected = model(photos)
@@ -93,7 +94,8 @@ def test_dynamic_vit_resamples_its_position_embedding_once(monkeypatch):
 
 
 def test_hiera_position_embedding_is_computed_once(monkeypatch):
-    model = visionzoo.create_model("hiera_small_abswin_256", depths=(1, 1, 1, 1), dynamic_img_size=True).eval()
+    model = visionzoo.create_model("hiera_small_abswin_256", depths=(1, 1, 1, 1), dynamic_img_size=True)
+    model.eval()
     randomise_(model)
     x = torch.randn(1, 3, 256, 256)
     with torch.no_grad():

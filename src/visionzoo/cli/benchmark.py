@@ -39,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up compiles it)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["eager"],
                         help="eager; optimized (visionzoo.optimize_for_inference); compile (optimized + "
-                             "torch.compile with freezing); onnxruntime (exported ONNX). Each non-eager backend "
-                             "is verified against eager first; its setup time is reported apart")
+                             "torch.compile with freezing); onnxruntime (exported ONNX). Each non-eager "
+                             "backend is verified against eager first; its setup time is reported apart")
     parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
     parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
@@ -54,8 +54,8 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-HEADER = ["model", "size", "batch", "prec", "backend", "params (M)", "GMACs", "infer img/s", "latency ms [IQR]",
-          "setup s", "train img/s", "peak MB"]
+HEADER = ["model", "size", "batch", "prec", "backend", "params (M)", "GMACs", "infer img/s",
+          "latency ms [IQR]", "setup s", "train img/s", "peak MB"]
 
 
 def result_row(r: BenchmarkResult) -> list[str]:
@@ -66,8 +66,8 @@ def result_row(r: BenchmarkResult) -> list[str]:
         return head + [f"FAILED: {r.error}", "", "", "", ""]
     latency = f"{r.infer_ms:.2f} [{r.infer_ms_p25:.2f}-{r.infer_ms_p75:.2f}]"
     peak = max(m for m in (r.infer_peak_mem_mb, r.train_peak_mem_mb) if m is not None)
-    return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.setup_s, ".1f"), _fmt(r.train_img_per_s, ".1f"),
-                   f"{peak:.0f}"]
+    return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.setup_s, ".1f"),
+                   _fmt(r.train_img_per_s, ".1f"), f"{peak:.0f}"]
 
 
 def _device(text: str | None) -> torch.device:
@@ -128,8 +128,9 @@ def _benchmark_all(names: list[str], device: torch.device, args: argparse.Namesp
         print(f"[{index}/{len(names)}] {name} @ {img_size} on {device}", file=sys.stderr, flush=True)
         for backend in args.backend:
             results += benchmark_model(name, img_size, args.batch_size, args.precision, device,
-                                       channels_last=args.channels_last, compile=args.compile, train=args.train,
-                                       warmup=args.warmup, runs=args.runs, on_result=_progress, backend=backend)
+                                       channels_last=args.channels_last, compile=args.compile,
+                                       train=args.train, warmup=args.warmup, runs=args.runs,
+                                       on_result=_progress, backend=backend)
         if args.results_file:  # after every model, so an interrupted run keeps what it measured
             write_results(args.results_file, results)
     return results

@@ -19,16 +19,19 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL[.TAG]", help="architecture, optionally with its pretrained tag")
+    parser.add_argument("model", metavar="MODEL[.TAG]",
+                        help="architecture, optionally with its pretrained tag")
     weights = parser.add_mutually_exclusive_group(required=True)
     weights.add_argument("--pretrained", action="store_true", help="the tag's published weights")
     weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="onnx (onnxruntime), pt2 (torch.export.save) or aoti (AOTInductor package)")
-    parser.add_argument("--output", "-o", required=True, metavar="FILE", help="where to write (.onnx or .pt2)")
+    parser.add_argument("--output", "-o", required=True, metavar="FILE",
+                        help="where to write (.onnx or .pt2)")
     parser.add_argument("--img-size", type=_positive, metavar="N", help="input size (default: the tag's)")
     batch = parser.add_mutually_exclusive_group()
-    batch.add_argument("--batch-size", type=_positive, default=1, metavar="N", help="fixed batch size (default 1)")
+    batch.add_argument("--batch-size", type=_positive, default=1, metavar="N",
+                       help="fixed batch size (default 1)")
     batch.add_argument("--dynamic-batch", action="store_true", help="any batch size (1 to 4096)")
     parser.add_argument("--opset", type=_positive, default=None, metavar="N",
                         help="ONNX opset (default 18: fully covered by onnxruntime's CPU kernels)")

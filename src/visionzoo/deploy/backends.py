@@ -27,7 +27,8 @@ def onnxruntime_version() -> str:
         return ""
 
 
-def _onnxruntime_session(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], float]:
+def _onnxruntime_session(model: nn.Module,
+                         x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], float]:
     """`model` exported to ONNX for `x`'s shape, in an InferenceSession with torch's thread count."""
     try:
         import onnxruntime
@@ -39,7 +40,7 @@ def _onnxruntime_session(model: nn.Module, x: torch.Tensor) -> tuple[Callable[[t
         path = Path(folder) / "model.onnx"
         export_model(model, ExportSpec("onnx", tuple(x.shape[-2:]), batch_size=x.shape[0]), path)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()  # the threads torch gets, for a fair comparison
+        options.intra_op_num_threads = torch.get_num_threads()  # torch's threads: a fair comparison
         start = time.perf_counter()
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name

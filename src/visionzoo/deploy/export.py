@@ -1,7 +1,8 @@
 """Export a model to ONNX, a torch.export program (pt2) or an AOTInductor package (aoti), and load it back.
 
-The model is prepared first (BatchNorms and layer scales folded, size-dependent constants computed for the export size), so the
-artifact holds fewer ops than the eager graph. Exporter failures become one-line `ExportError`s.
+The model is prepared first (BatchNorms and layer scales folded, size-dependent constants computed for the
+export size), so the artifact holds fewer ops than the eager graph. Exporter failures become one-line
+`ExportError`s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .fold import fold_batch_norms, fold_layer_scales
 from .hoist import fix_input_size
 
 FORMATS = ("onnx", "pt2", "aoti")
-# The opset torch's ONNX function library is written for; onnxruntime's CPU provider has kernels for all of it.
+# The opset torch's ONNX function library is written for; onnxruntime's CPU provider covers all of it.
 DEFAULT_OPSET = 18
 MAX_DYNAMIC_BATCH = 4096
 # example batch for a dynamic batch dimension: 1 would be specialised as a constant by torch.export
@@ -53,7 +54,7 @@ class ExportSpec:
 
 
 def prepare_for_export(model: nn.Module, img_size: tuple[int, int], in_chans: int = 3) -> nn.Module:
-    """An eval-mode copy of `model` with BatchNorms and layer scales folded, constants computed for `img_size`."""
+    """An eval-mode copy of `model`: BatchNorms and layer scales folded, constants computed for `img_size`."""
     prepared = copy.deepcopy(model).eval()
     fix_input_size(prepared, img_size)
     example = torch.zeros(1, in_chans, *img_size)
@@ -132,7 +133,7 @@ def export_model(model: nn.Module, spec: ExportSpec, output: str | os.PathLike) 
 
 
 def load_exported(path: str | os.PathLike, format: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A callable that runs an exported artifact on a float32 NCHW batch and returns its logits as a tensor."""
+    """A callable that runs an exported artifact on a float32 NCHW batch and returns its logits (a tensor)."""
     path = str(path)
     if format == "onnx":
         import onnxruntime

@@ -77,7 +77,8 @@ def find_fold_pairs(model: nn.Module, example_input: torch.Tensor, producer_type
     handles = []
     for name, module in model.named_modules():
         if type(module) in producer_types:
-            handles.append(module.register_forward_hook(lambda m, args, out, name=name: record_output(name, out)))
+            handles.append(module.register_forward_hook(
+                lambda m, args, out, name=name: record_output(name, out)))
         elif type(module) in consumer_types:
             handles.append(module.register_forward_pre_hook(
                 lambda m, args, name=name: inputs.setdefault(name, []).append(args[0])))
@@ -125,7 +126,7 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
 
 
 def _norm_replacement(bn: nn.Module) -> nn.Module:
-    """What stands in for a folded norm: nothing, or the activation a norm-with-activation applied after it."""
+    """What replaces a folded norm: nothing, or the activation a norm-with-activation applied after it."""
     return bn.act if type(bn) is BatchNormAct2d else nn.Identity()
 
 
@@ -157,7 +158,7 @@ def fold_layer_scales(model: nn.Module, example_input: torch.Tensor) -> list[Fol
     pairs = []
     for pair in find_fold_pairs(model, example_input, (nn.Linear, nn.Conv2d), (LayerScale, LayerScale2d)):
         producer, scale = model.get_submodule(pair.producer), model.get_submodule(pair.consumer)
-        # a linear layer scales its last (output) dim, which LayerScale scales; a conv its channels, LayerScale2d's
+        # a linear layer's rows are its last (output) dim, LayerScale's; a conv's its channels, LayerScale2d's
         if (type(producer) is nn.Linear) != (type(scale) is LayerScale):
             continue
         if producer.weight.shape[0] != scale.gamma.shape[0]:

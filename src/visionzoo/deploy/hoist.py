@@ -1,8 +1,9 @@
 """Work that depends only on the weights and the input size, done once for a fixed input size.
 
 A ViT built for dynamic input sizes resamples its position embedding on every call whose size differs from its
-own grid, and Hiera interpolates and tiles its abswin position embedding on every call. For a deployment at one
-input size both are constants: `fix_input_size` computes them once and the model then only accepts that size.
+own grid, and Hiera interpolates and tiles its abswin position embedding on every call. For a deployment at
+one input size both are constants: `fix_input_size` computes them once, and the model then accepts that
+size only.
 """
 
 from __future__ import annotations

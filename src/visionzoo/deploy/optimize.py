@@ -1,8 +1,8 @@
 """`optimize_for_inference`: an inference-only model that computes what the eager model computes, faster.
 
-The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size` (hoist.py), `to_channels_last`,
-`compile_frozen` and `inference_dtype`. The result is checked against the eager model on real photos and
-random batches every time it is made (verify.py).
+The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size`
+(hoist.py), `to_channels_last`, `compile_frozen` and `inference_dtype`. The result is checked against the
+eager model on real photos and random batches every time it is made (verify.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def default_img_size(model: nn.Module) -> tuple[int, int]:
 
 
 def prefers_channels_last(model: nn.Module) -> bool:
-    """True for conv nets: more than one spatial convolution (a ViT's patch embedding alone does not count)."""
+    """True for conv nets: more than one spatial convolution (a ViT's patch embedding does not count)."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
     return len(convs) > 1
 
@@ -50,15 +50,16 @@ def compile_frozen(model: nn.Module) -> nn.Module:
 def inference_dtype(dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.dtype:
     """`dtype` if the device computes in it natively, else float32 with a one-line warning.
 
-    CUDA does fp16 and bf16; a CPU does bf16 natively only with AVX-512-BF16/AMX or Arm BF16 (see hardware.py),
-    and fp16 not at all usefully here.
+    CUDA does fp16 and bf16; a CPU does bf16 natively only with AVX-512-BF16/AMX or Arm BF16 (see
+    hardware.py), and fp16 not usefully at all.
     """
     if dtype not in _REDUCED or torch.device(device).type == "cuda":
         return dtype
     if dtype == torch.bfloat16 and native_bf16():
         return dtype
-    warnings.warn(f"this CPU has no native {str(dtype).removeprefix('torch.')} arithmetic (emulation is slower "
-                  "than float32): using float32", stacklevel=2)
+    name = str(dtype).removeprefix("torch.")
+    warnings.warn(f"this CPU has no native {name} arithmetic (emulation is slower than float32): "
+                  "using float32", stacklevel=2)
     return torch.float32
 
 
@@ -122,7 +123,8 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
     optimized = optimized.to(dtype)
     for parameter in optimized.parameters():
         parameter.requires_grad_(False)
-    result = OptimizedModel(compile_frozen(optimized) if compile else optimized, img_size, dtype, memory_format)
+    runner = compile_frozen(optimized) if compile else optimized
+    result = OptimizedModel(runner, img_size, dtype, memory_format)
     if verify:
         inputs = {k: v.to(device) for k, v in verification_inputs(model, img_size, in_chans).items()}
         rtol = FP32_RTOL if dtype == torch.float32 else REDUCED_PRECISION_RTOL

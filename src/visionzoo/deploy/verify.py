@@ -57,14 +57,15 @@ class Verification:
 
     def lines(self) -> list[str]:
         verdict = "ok" if self.passed else "FAILED"
-        return [c.line() for c in self.comparisons] + [f"verification {verdict} (relative tolerance {self.rtol:g})"]
+        summary = f"verification {verdict} (relative tolerance {self.rtol:g})"
+        return [c.line() for c in self.comparisons] + [summary]
 
     def check(self, what: str) -> Verification:
         """Raise VerificationError naming `what` if the comparisons fail; return self."""
         if not self.passed:
             worst = max(self.comparisons, key=lambda c: c.rel_diff / self.rtol + c.top1_errors)
-            raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} "
-                                    f"(tolerance {self.rtol:g}); rerun with verification off to keep it anyway")
+            raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} (tolerance "
+                                    f"{self.rtol:g}); rerun with verification off to keep it anyway")
         return self
 
 
@@ -118,8 +119,9 @@ def _top1_errors(reference: torch.Tensor, candidate: torch.Tensor, tolerance: fl
 
 
 @torch.no_grad()
-def compare(reference: Callable[[torch.Tensor], torch.Tensor], candidate: Callable[[torch.Tensor], torch.Tensor],
-            inputs: dict[str, torch.Tensor], rtol: float = FP32_RTOL) -> Verification:
+def compare(reference: Callable[[torch.Tensor], torch.Tensor],
+            candidate: Callable[[torch.Tensor], torch.Tensor], inputs: dict[str, torch.Tensor],
+            rtol: float = FP32_RTOL) -> Verification:
     """Run both on every input set and compare their logits (float32 on the CPU)."""
     comparisons = []
     for name, batch in inputs.items():
