@@ -72,17 +72,15 @@ def test_odd_sizes_through_ceil_mode_average_pooling(arch, tmp_path):
     assert verification.passed, verification.lines()
 
 
-def test_large_models_keep_their_weights_beside_the_onnx_file(tmp_path, monkeypatch):
-    saved = {}
-
-    class FakeProgram:
-        def save(self, path, external_data=None):
-            saved.update(path=path, external_data=external_data)
-
-    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: FakeProgram())
-    export_model(_randomised("test_efficientnet"), ExportSpec("onnx", (64, 64)), tmp_path / "m.onnx")
-    # None lets the ONNX program write external data exactly when the protobuf would pass 2 GB
-    assert saved == {"path": str(tmp_path / "m.onnx"), "external_data": None}
+@pytest.mark.parametrize("limit, external", [(2**30, False), (1000, True)])
+def test_large_models_keep_their_weights_beside_the_onnx_file(tmp_path, monkeypatch, limit, external):
+    monkeypatch.setattr(export_module, "EXTERNAL_DATA_BYTES", limit)
+    path = tmp_path / "m.onnx"
+    export_model(_randomised("test_efficientnet"), ExportSpec("onnx", (64, 64)), path)
+    side_files = [p.name for p in tmp_path.iterdir() if p.name != "m.onnx"]
+    assert bool(side_files) == external
+    run = load_exported(path, "onnx")  # onnxruntime finds the side file
+    assert run(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
 
 
 class _DataDependent(nn.Module):

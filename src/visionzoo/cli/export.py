@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as error:
         raise UserError(str(error)) from None
     batch = "dynamic batch" if spec.dynamic_batch else f"batch {spec.batch_size}"
-    print(f"wrote {path} ({args.format}, {img_size[0]}x{img_size[1]}, {batch})")
+    side_file = path.with_name(path.name + ".data")
+    weights = f"; weights in {side_file}" if args.format == "onnx" and side_file.is_file() else ""
+    print(f"wrote {path} ({args.format}, {img_size[0]}x{img_size[1]}, {batch}{weights})")
     if args.no_verify:
         return 0
     run_artifact = load_exported(path, args.format)

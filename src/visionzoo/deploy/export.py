@@ -23,6 +23,7 @@ FORMATS = ("onnx", "pt2", "aoti")
 # The opset torch's ONNX function library is written for; onnxruntime's CPU provider covers all of it.
 DEFAULT_OPSET = 18
 MAX_DYNAMIC_BATCH = 4096
+EXTERNAL_DATA_BYTES = 2**30  # weights beyond this go to a side file (ONNX)
 # example batch for a dynamic batch dimension: 1 would be specialised as a constant by torch.export
 _DYNAMIC_EXAMPLE_BATCH = 2
 
@@ -55,7 +56,7 @@ class ExportSpec:
 
 def prepare_for_export(model: nn.Module, img_size: tuple[int, int], in_chans: int = 3) -> nn.Module:
     """An eval-mode copy of `model`: BatchNorms and layer scales folded, constants computed for `img_size`."""
-    prepared = copy.deepcopy(model).eval()
+    prepared = copy.deepcopy(model).eval().cpu()  # exporters trace on the CPU
     fix_input_size(prepared, img_size)
     example = torch.zeros(1, in_chans, *img_size)
     fold_batch_norms(prepared, example)
@@ -99,8 +100,10 @@ def _save_onnx(model: nn.Module, spec: ExportSpec, output: Path) -> None:
     except Exception as error:
         raise ExportError(f"the ONNX exporter (opset {spec.opset}) cannot export this model: "
                           f"{_first_line(error)}") from error
-    # None: weights go to a side file `<output>.data` only past protobuf's 2 GB limit (the SO400M towers)
-    program.save(str(output), external_data=None)
+    # A protobuf cannot pass 2 GB, and one near it is slow to read: big models (the SO400M towers, ~1.7 GB)
+    # keep their weights in a side file `<output>.data`, which onnxruntime finds beside the .onnx file.
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    program.save(str(output), external_data=weight_bytes > EXTERNAL_DATA_BYTES)
 
 
 def _save_aoti(model: nn.Module, spec: ExportSpec, output: Path) -> None:
