@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({args.format}, {img_size[0]}x{img_size[1]}, {batch}{weights})")
     if args.no_verify:
         return 0
-    run_artifact = load_exported(path, args.format)
+    try:
+        run_artifact = load_exported(path, args.format)
+    except ExportError as error:
+        raise UserError(f"{error} (or pass --no-verify)") from None
     inputs = verification_inputs(model, img_size, spec.in_chans,
                                  fixed_batch=None if spec.dynamic_batch else spec.batch_size)
     verification = compare(model, run_artifact, inputs)

@@ -139,7 +139,10 @@ def load_exported(path: str | os.PathLike, format: str) -> Callable[[torch.Tenso
     """A callable that runs an exported artifact on a float32 NCHW batch and returns its logits (a tensor)."""
     path = str(path)
     if format == "onnx":
-        import onnxruntime
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError("running an ONNX file needs onnxruntime: pip install 'visionzoo[export]'") from None
 
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
