@@ -42,7 +42,7 @@ def _fix_hiera(model: Hiera, img_size: tuple[int, int]) -> None:
     grid = model.patch_embed(probe.to(model.pos_embed.dtype)).shape[1:3]
     grid = (int(grid[0]), int(grid[1]))
     model._check_grid(*img_size, grid)
-    model.register_buffer("fixed_pos_embed", model._abswin_pos_embed(grid).detach().clone())
+    model.register_buffer("fixed_pos_embed", model._abswin_pos_embed(grid).detach().contiguous())
 
     def fixed_pos_embed(self, token_grid: tuple[int, int]) -> torch.Tensor:
         if tuple(token_grid) != grid:
