@@ -197,7 +197,10 @@ def measure_inference(name: str, img_size: int, batch_size: int, precision: str,
 def measure_backend(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
                     channels_last: bool = False, compile: bool = False, warmup: int = 5, runs: int = 20,
                     backend: str = "optimized") -> tuple[Timing, PeakMemory, float]:
-    """Like `measure_inference` for a deployment backend; also returns its setup seconds (not timed runs)."""
+    """Like `measure_inference` for a deployment backend; also returns its setup seconds (not timed runs).
+
+    `channels_last` and `compile` are ignored: the backend decides both (see `optimize_for_inference`).
+    """
     from .deploy.backends import build_backend
     from .flops import build_at_size
 
@@ -261,7 +264,7 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
 
     common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
                   channels_last=channels_last, compiled=compile, threads=torch.get_num_threads(),
-                  backend=backend, **_environment(device))
+                  backend=backend, **_environment())
     try:
         params_m = _parameter_count_at(name, img_size) / 1e6
         gmacs = model_macs(name, img_size) / 1e9
@@ -285,7 +288,7 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
     return results
 
 
-def _environment(device: torch.device) -> dict:
+def _environment() -> dict:
     """The CPU's ISA level and native bf16, and the versions of what ran."""
     from . import __version__
     from .deploy.backends import onnxruntime_version
