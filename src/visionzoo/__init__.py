@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
+    from .deploy import optimize_for_inference
     from .errors import UnknownModelError
     from .factory import create_model
     from .pretrained_cfg import PretrainedCfg
@@ -28,6 +29,7 @@ _EXPORTS = {
     "is_model": "visionzoo.registry",
     "list_models": "visionzoo.registry",
     "list_pretrained": "visionzoo.registry",
+    "optimize_for_inference": "visionzoo.deploy",
 }
 __all__ = [
     "PretrainedCfg",
@@ -37,6 +39,7 @@ __all__ = [
     "is_model",
     "list_models",
     "list_pretrained",
+    "optimize_for_inference",
 ]
 __version__ = "0.1.0"
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from . import __version__
+from .deploy.backends import build_backend, onnxruntime_version
+from .deploy.hardware import cpu_info
 from .errors import UserError
 from .factory import create_model
 from .flops import model_macs
@@ -80,6 +82,14 @@ class BenchmarkResult:
     memory_measure: str = ""
     warmup: int = 0
     runs: int = 0
+    # what ran (see visionzoo.deploy.backends) and where: the comparison of backends needs all of it
+    backend: str = "eager"
+    setup_s: float | None = None  # optimising/compiling or onnxruntime session start-up, first run included
+    cpu_isa: str = ""
+    native_bf16: bool | None = None
+    torch_version: str = ""
+    visionzoo_version: str = ""
+    onnxruntime_version: str = ""
 
 
 def device_name(device: torch.device) -> str:
@@ -191,6 +201,23 @@ def measure_inference(name: str, img_size: int, batch_size: int, precision: str,
     return timing, memory
 
 
+def measure_backend(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
+                    channels_last: bool = False, compile: bool = False, warmup: int = 5, runs: int = 20,
+                    backend: str = "optimized") -> tuple[Timing, PeakMemory, float]:
+    """Like `measure_inference` for a deployment backend; also returns its setup seconds (not timed runs).
+
+    `channels_last` and `compile` are ignored: the backend decides both (see `optimize_for_inference`).
+    """
+    model = create_model(name, img_size=img_size).eval().to(device)
+    x = torch.randn(batch_size, 3, img_size, img_size, device=device)
+    with PeakMemory(device) as memory:
+        # not under inference_mode: torch.export and compile-with-freezing take ordinary tensors
+        step, setup = build_backend(backend, model, x, precision_dtype(precision))
+        with torch.no_grad():
+            timing = time_runs(step, warmup, runs, _synchronizer(device))
+    return timing, memory, setup
+
+
 def measure_train_step(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
                        channels_last: bool = False, compile: bool = False, warmup: int = 5,
                        runs: int = 20) -> tuple[Timing, PeakMemory]:
@@ -230,11 +257,15 @@ def _error_text(error: BaseException) -> str:
 def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precisions: Iterable[str],
                     device: torch.device, channels_last: bool = False, compile: bool = False,
                     train: bool = False, warmup: int = 5, runs: int = 20,
-                    on_result: Callable[[BenchmarkResult], None] | None = None) -> list[BenchmarkResult]:
-    """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not
-    raised."""
+                    on_result: Callable[[BenchmarkResult], None] | None = None,
+                    backend: str = "eager") -> list[BenchmarkResult]:
+    """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not raised.
+
+    `backend`: 'eager', or one of visionzoo.deploy.backends.BACKENDS (inference only; no training step).
+    """
     common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
-                  channels_last=channels_last, compiled=compile, threads=torch.get_num_threads())
+                  channels_last=channels_last, compiled=compile, threads=torch.get_num_threads(),
+                  backend=backend, **_environment())
     try:
         params_m = _parameter_count_at(name, img_size) / 1e6
         gmacs = model_macs(name, img_size) / 1e9
@@ -258,6 +289,13 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
     return results
 
 
+def _environment() -> dict:
+    """The CPU's ISA level and native bf16, and the versions of what ran."""
+    cpu = cpu_info()
+    return dict(cpu_isa=cpu.isa, native_bf16=cpu.native_bf16, torch_version=torch.__version__,
+                visionzoo_version=__version__, onnxruntime_version=onnxruntime_version())
+
+
 def _parameter_count_at(name: str, img_size: int) -> int:
     # counted at the size: a fixed-size model (ViT) has a position embedding per size
     with torch.device("meta"):
@@ -269,12 +307,15 @@ def _measure_setting(fields: dict, device: torch.device, train: bool) -> Benchma
             fields["channels_last"], fields["compiled"], fields["warmup"], fields["runs"])
     batch_size = fields["batch_size"]
     try:
-        timing, memory = measure_inference(*args)
+        if fields["backend"] == "eager":
+            timing, memory = measure_inference(*args)
+        else:
+            timing, memory, fields["setup_s"] = measure_backend(*args, backend=fields["backend"])
         fields.update(infer_img_per_s=batch_size / timing.median, infer_ms=1e3 * timing.median,
                       infer_ms_p25=1e3 * timing.p25, infer_ms_p75=1e3 * timing.p75,
                       infer_ms_min=1e3 * timing.min, infer_ms_max=1e3 * timing.max,
                       infer_peak_mem_mb=memory.peak_mb, memory_measure=memory.kind)
-        if train:
+        if train and fields["backend"] == "eager":
             timing, memory = measure_train_step(*args)
             fields.update(train_img_per_s=batch_size / timing.median, train_ms=1e3 * timing.median,
                           train_ms_p25=1e3 * timing.p25, train_ms_p75=1e3 * timing.p75,

@@ -65,3 +65,23 @@ def test_user_errors_are_one_line_with_the_fix(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["benchmark", "--model", "test_vit", "--device", "cuda"]) == 2
     assert "torch sees no CUDA device; use cpu" in capsys.readouterr().err
+
+
+def test_backends_are_verified_timed_and_recorded_with_the_cpu(tmp_path, capsys):
+    import json
+
+    from visionzoo.cli.benchmark import BACKENDS
+    from visionzoo.deploy.backends import BACKENDS as DEPLOY_BACKENDS
+
+    assert BACKENDS == DEPLOY_BACKENDS
+    out_file = tmp_path / "bench.json"
+    code = main(["benchmark", "--model", "test_byobnet", "--batch-size", "2", "--img-size", "64",
+                 "--backend", "eager", "optimized", "onnxruntime", "--results-file", str(out_file)] + FAST)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out_file.read_text())["results"]
+    assert [r["backend"] for r in rows] == ["eager", "optimized", "onnxruntime"]
+    assert rows[0]["setup_s"] is None and all(r["setup_s"] > 0 for r in rows[1:])
+    assert all(r["cpu_isa"] and r["native_bf16"] in (True, False) and r["torch_version"] for r in rows)
+    assert rows[2]["onnxruntime_version"]
+    assert "native bf16" in out and "1 threads" in out

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
     from ..benchmark import BenchmarkResult
 
+# kept equal to visionzoo.deploy.backends.BACKENDS (a test checks); not imported, so parsing stays light
+BACKENDS = ("eager", "optimized", "compile", "onnxruntime")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
@@ -28,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model (warm-up compiles it)")
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=["eager"],
+                        help="eager; optimized (visionzoo.optimize_for_inference); compile (optimized + "
+                             "torch.compile with freezing); onnxruntime (exported ONNX). Each non-eager "
+                             "backend is verified against eager first; its setup time is reported apart")
     parser.add_argument("--train", action="store_true", help="also time a training step (fwd, bwd, SGD step)")
     add_device_argument(parser)
     parser.add_argument("--threads", type=positive_int,
@@ -43,19 +50,20 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-HEADER = ["model", "size", "batch", "prec", "params (M)", "GMACs", "infer img/s", "latency ms [IQR]",
-          "train img/s", "peak MB"]
+HEADER = ["model", "size", "batch", "prec", "backend", "params (M)", "GMACs", "infer img/s",
+          "latency ms [IQR]", "setup s", "train img/s", "peak MB"]
 
 
 def result_row(r: BenchmarkResult) -> list[str]:
     """One line of the printed table; a failed setting shows its reason."""
-    head = [r.model, str(r.img_size), str(r.batch_size), r.precision, _fmt(r.params_m, ".2f"),
+    head = [r.model, str(r.img_size), str(r.batch_size), r.precision, r.backend, _fmt(r.params_m, ".2f"),
             _fmt(r.gmacs, ".2f")]
     if r.status != "ok":
-        return head + [f"FAILED: {r.error}", "", "", ""]
+        return head + [f"FAILED: {r.error}", "", "", "", ""]
     latency = f"{r.infer_ms:.2f} [{r.infer_ms_p25:.2f}-{r.infer_ms_p75:.2f}]"
     peak = max(m for m in (r.infer_peak_mem_mb, r.train_peak_mem_mb) if m is not None)
-    return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.train_img_per_s, ".1f"), f"{peak:.0f}"]
+    return head + [_fmt(r.infer_img_per_s, ".1f"), latency, _fmt(r.setup_s, ".1f"),
+                   _fmt(r.train_img_per_s, ".1f"), f"{peak:.0f}"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(HEADER, [result_row(r) for r in results]))
     failed = [r for r in results if r.status != "ok"]
     measure = next((r.memory_measure for r in results if r.memory_measure), "")
-    print(f"\n{len(results) - len(failed)} of {len(results)} settings measured on {results[0].device_name}; "
+    first = results[0]
+    where = f"{first.device_name} ({first.cpu_isa}, native bf16 {'yes' if first.native_bf16 else 'no'}, " \
+        f"{first.threads} threads)" if device.type == "cpu" else first.device_name
+    print(f"\n{len(results) - len(failed)} of {len(results)} settings measured on {where}; "
           f"median of {args.runs} runs after {args.warmup} warm-up, [IQR] = 25th-75th percentile; "
           f"peak memory: {measure or '-'}" + (f"; wrote {args.results_file}" if args.results_file else ""))
     return 1 if failed else 0
@@ -98,9 +109,11 @@ def _benchmark_all(names: list[str], device: torch.device, args: argparse.Namesp
     for index, name in enumerate(names, 1):
         img_size = args.img_size or default_img_size(name)
         print(f"[{index}/{len(names)}] {name} @ {img_size} on {device}", file=sys.stderr, flush=True)
-        results += benchmark_model(name, img_size, args.batch_size, args.precision, device,
-                                   channels_last=args.channels_last, compile=args.compile, train=args.train,
-                                   warmup=args.warmup, runs=args.runs, on_result=_progress)
+        for backend in args.backend:
+            results += benchmark_model(name, img_size, args.batch_size, args.precision, device,
+                                       channels_last=args.channels_last, compile=args.compile,
+                                       train=args.train, warmup=args.warmup, runs=args.runs,
+                                       on_result=_progress, backend=backend)
         if args.results_file:  # after every model, so an interrupted run keeps what it measured
             write_results(args.results_file, results)
     return results

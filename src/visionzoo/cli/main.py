@@ -18,6 +18,7 @@ COMMANDS = {
     "validate": "Top-1/top-5 of a model on a labelled image set, at one or more input sizes.",
     "predict": "The top-K classes a model sees in images.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
+    "export": "Export a model to ONNX, torch.export (pt2) or AOTInductor, verified against the eager model.",
     "report": "Regenerate the metrics page (docs/metrics/2024.md) and its plots from the tag data.",
     "recipes": "Training recipes of the published tags, with their sources; --show prints one as YAML.",
 }

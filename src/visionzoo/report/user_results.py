@@ -36,16 +36,19 @@ class SpeedSetting:
     precision: str
     channels_last: bool = False
     compiled: bool = False
+    backend: str = "eager"  # visionzoo benchmark --backend
 
     def order(self) -> tuple:
         """Sort key: by device, batch size, then precision as the benchmark lists them (fp32 first)."""
         precisions = list(PRECISIONS)
         rank = precisions.index(self.precision) if self.precision in precisions else len(precisions)
-        return (self.device, self.batch_size, rank, self.precision, self.channels_last, self.compiled)
+        return (self.device, self.batch_size, rank, self.precision, self.channels_last, self.compiled,
+                self.backend)
 
     @property
     def label(self) -> str:
-        extras = "".join([", NHWC" if self.channels_last else "", ", compiled" if self.compiled else ""])
+        extras = "".join([", NHWC" if self.channels_last else "", ", compiled" if self.compiled else "",
+                          f", {self.backend}" if self.backend != "eager" else ""])
         return f"{self.device.split(':')[0]}, bs {self.batch_size}, {self.precision}{extras}"
 
 
@@ -125,7 +128,8 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             elif record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok":
                 setting = SpeedSetting(str(record.get("device", "?")), int(record["batch_size"]),
                                        str(record.get("precision", "fp32")),
-                                       _flag(record.get("channels_last")), _flag(record.get("compiled")))
+                                       _flag(record.get("channels_last")), _flag(record.get("compiled")),
+                                       str(record.get("backend") or "eager"))
                 arch, tag = split_name(name)
                 speed = float(record["infer_img_per_s"])
                 results.speed.setdefault(setting, {})[(arch, tag, img_size)] = speed

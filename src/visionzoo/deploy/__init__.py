@@ -1,0 +1,36 @@
+"""Deployment: optimise a model for inference, export it (ONNX, torch.export, AOTInductor), verify both.
+
+    model = visionzoo.optimize_for_inference(visionzoo.create_model("resnet50d", pretrained=True))
+"""
+
+from .fold import fold_batch_norms, fold_layer_scales
+from .hardware import CpuInfo, cpu_info, native_bf16
+from .hoist import fix_input_size
+from .optimize import (
+    OptimizedModel,
+    compile_frozen,
+    inference_dtype,
+    optimize_for_inference,
+    prefers_channels_last,
+    to_channels_last,
+)
+from .verify import Verification, VerificationError, compare, verification_inputs
+
+__all__ = [
+    "CpuInfo",
+    "OptimizedModel",
+    "Verification",
+    "VerificationError",
+    "compare",
+    "compile_frozen",
+    "cpu_info",
+    "fix_input_size",
+    "fold_batch_norms",
+    "fold_layer_scales",
+    "inference_dtype",
+    "native_bf16",
+    "optimize_for_inference",
+    "prefers_channels_last",
+    "to_channels_last",
+    "verification_inputs",
+]

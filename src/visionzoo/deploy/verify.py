@@ -1,0 +1,137 @@
+"""Compare a deployed model (optimised, exported, compiled) with the eager model it came from.
+
+Inputs: real photos shipped with the package (see photos/README.md), preprocessed as the model's weights
+expect, and random batches of one and several images. Figures per input set: the largest absolute logit
+difference, that difference relative to the largest eager logit, and top-1 agreement. A top-1 disagreement
+counts only where the eager model's own margin between the two classes exceeds the tolerance (a tie within
+rounding is no error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import create_transform, resolve_data_config
+
+PHOTOS = Path(__file__).with_name("photos")
+PHOTO_NAMES = ("chelsea.jpg", "coffee.jpg", "rocket.jpg")
+RANDOM_BATCH_SIZES = (1, 4)
+FP32_RTOL = 1e-4
+# bf16 keeps 8 bits of mantissa: logits move by about 1% of their scale
+REDUCED_PRECISION_RTOL = 5e-2
+
+
+class VerificationError(RuntimeError):
+    """A deployed model disagrees with its eager model beyond the tolerance."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How one input set came out: logit differences and top-1 agreement."""
+
+    inputs: str
+    count: int
+    max_abs_diff: float
+    rel_diff: float  # max_abs_diff / the largest |eager logit|
+    top1_agree: int
+    top1_errors: int  # disagreements not explained by an eager tie within the tolerance
+
+    def line(self) -> str:
+        return (f"{self.inputs:<12} n={self.count:<2} max|diff| {self.max_abs_diff:.3g}  "
+                f"relative {self.rel_diff:.3g}  top-1 agree {self.top1_agree}/{self.count}")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The comparisons of a deployed model with its eager model, and whether they pass `rtol`."""
+
+    comparisons: tuple[Comparison, ...]
+    rtol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(c.rel_diff <= self.rtol and c.top1_errors == 0 for c in self.comparisons)
+
+    def lines(self) -> list[str]:
+        verdict = "ok" if self.passed else "FAILED"
+        summary = f"verification {verdict} (relative tolerance {self.rtol:g})"
+        return [c.line() for c in self.comparisons] + [summary]
+
+    def check(self, what: str) -> Verification:
+        """Raise VerificationError naming `what` if the comparisons fail; return self."""
+        if not self.passed:
+            worst = max(self.comparisons, key=lambda c: c.rel_diff / self.rtol + c.top1_errors)
+            raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} (tolerance "
+                                    f"{self.rtol:g}); rerun with verification off to keep it anyway")
+        return self
+
+
+def _size_pair(img_size: int | tuple[int, int]) -> tuple[int, int]:
+    return (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
+
+
+def photo_batch(model: nn.Module, img_size: int | tuple[int, int]) -> torch.Tensor:
+    """The shipped photos, preprocessed as `model`'s weights expect, at `img_size`: (3, C, H, W)."""
+    from PIL import Image
+
+    config = resolve_data_config(model, img_size=_size_pair(img_size))
+    transform = create_transform(config)
+    images = []
+    for name in PHOTO_NAMES:
+        with Image.open(PHOTOS / name) as image:
+            images.append(transform(image))
+    return torch.stack(images)
+
+
+def verification_inputs(model: nn.Module, img_size: int | tuple[int, int], in_chans: int = 3,
+                        batch_sizes: tuple[int, ...] = RANDOM_BATCH_SIZES, fixed_batch: int | None = None,
+                        seed: int = 0) -> dict[str, torch.Tensor]:
+    """Named input batches: the photos (3-channel models) and standard-normal batches of each size.
+
+    `fixed_batch`: for an artifact that takes only that batch size: the photos are repeated or cut to it and
+    the random batch has that size.
+    """
+    height, width = _size_pair(img_size)
+    inputs = {}
+    if in_chans == 3:
+        photos = photo_batch(model, (height, width))
+        if fixed_batch is not None:
+            photos = photos[torch.arange(fixed_batch) % photos.shape[0]]
+        inputs["photos"] = photos
+    generator = torch.Generator().manual_seed(seed)
+    for size in (fixed_batch,) if fixed_batch is not None else batch_sizes:
+        inputs[f"random x{size}"] = torch.randn(size, in_chans, height, width, generator=generator)
+    return inputs
+
+
+def _top1_errors(reference: torch.Tensor, candidate: torch.Tensor, tolerance: float) -> tuple[int, int]:
+    ref_top, cand_top = reference.argmax(-1), candidate.argmax(-1)
+    agree = int((ref_top == cand_top).sum())
+    # the eager logit of the class the candidate chose, against the eager top logit
+    margin = reference.gather(-1, ref_top[:, None]) - reference.gather(-1, cand_top[:, None])
+    errors = int((margin.squeeze(-1) > tolerance).sum())
+    return agree, errors
+
+
+@torch.no_grad()
+def compare(reference: Callable[[torch.Tensor], torch.Tensor],
+            candidate: Callable[[torch.Tensor], torch.Tensor], inputs: dict[str, torch.Tensor],
+            rtol: float = FP32_RTOL) -> Verification:
+    """Run both on every input set and compare their logits (float32 on the CPU)."""
+    comparisons = []
+    for name, batch in inputs.items():
+        expected = reference(batch).float().cpu().reshape(batch.shape[0], -1)
+        actual = torch.as_tensor(candidate(batch)).float().cpu().reshape(batch.shape[0], -1)
+        if actual.shape != expected.shape:
+            raise VerificationError(f"{name}: output shape {tuple(actual.shape)} differs from the eager "
+                                    f"model's {tuple(expected.shape)}")
+        diff = float((actual - expected).abs().max())
+        scale = float(expected.abs().max()) or 1.0
+        agree, errors = _top1_errors(expected, actual, rtol * scale)
+        comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors))
+    return Verification(tuple(comparisons), rtol)
