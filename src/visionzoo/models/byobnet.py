@@ -161,7 +161,8 @@ class ResidualBlock(nn.Module, abc.ABC):
         body, last_conv = getattr(cls, "body", ()), getattr(cls, "last_conv", None)
         if last_conv not in body:
             raise TypeError(f"{cls.__name__}: declare `body` (its layers, in order) and `last_conv` (one of "
-                            f"them, the conv whose BN ends the branch); got body={body}, last_conv={last_conv!r}")
+                            f"them, the conv whose BN ends the branch); got body={body}, "
+                            f"last_conv={last_conv!r}")
 
     def __init__(self, args: BlockArgs):
         super().__init__()

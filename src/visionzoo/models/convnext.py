@@ -228,7 +228,7 @@ class ConvNext(ClassifierModel):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Truncated-normal convs and linears, zero biases; norms and GRN at identity; layer scale at its init."""
+        """Truncated-normal convs and linears, zero biases; norms and GRN at identity; layer scale at init."""
         init_trunc_normal(self)
         for module in self.modules():
             if isinstance(module, ConvNextBlock) and module.gamma is not None:
