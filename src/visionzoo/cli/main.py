@@ -12,6 +12,7 @@ COMMANDS = {
     "validate": "Top-1/top-5 of a model on a labelled image set, at one or more input sizes.",
     "predict": "The top-K classes a model sees in images.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
+    "train": "Train or fine-tune a model on labelled images; one process or torchrun, resumable exactly.",
     "report": "Regenerate the metrics page (docs/metrics/2024.md) and its plots from the tag data.",
 }
 

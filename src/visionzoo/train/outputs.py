@@ -87,7 +87,7 @@ def draw_curves(folder: Path, rows: list[dict]) -> None:
     axes[1].legend()
     fig.tight_layout()
     tmp = folder / ".curves.png.tmp"
-    fig.savefig(tmp, dpi=90)
+    fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     os.replace(tmp, folder / "curves.png")
 

@@ -240,7 +240,7 @@ def _write_args(config: TrainConfig, command: str | None, world_size: int, globa
 
     from .checkpoint import write_text_atomic
 
-    extra = {"visionzoo_version": visionzoo.__version__, "torch_version": torch.__version__,
+    extra = {"visionzoo_version": visionzoo.__version__, "torch_version": str(torch.__version__),
              "command": command, "world_size": world_size, "global_batch": global_batch, "lr_note": lr_note}
     write_text_atomic(Path(config.output) / "args.yaml", config.to_yaml(extra))
 
