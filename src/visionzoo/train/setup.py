@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .config import ConfigError, TrainConfig
-from .data import EpochBatchSampler, SeededSamples, train_transform
+from .data import EpochBatchSampler, SeededSamples, derive_seed, train_transform
 from .ema import ModelEma
 from .losses import LabelSmoothingCrossEntropy
 from .optim import create_optimizer, default_lr, is_known_optimizer
@@ -93,7 +93,10 @@ class Run:
                                     self.context.world_size, start, self.updates_per_epoch * cfg.grad_accum)
         return torch.utils.data.DataLoader(
             self.train_data, batch_sampler=sampler, num_workers=self.workers, collate_fn=collate_samples,
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers > 0 else None)
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers > 0 else None,
+            # Its own generator: the loader draws its worker base seed from it, not from the training RNG,
+            # which must advance the same way in a resumed run as in the run it replaces.
+            generator=torch.Generator().manual_seed(derive_seed(cfg.seed, epoch)))
 
     def evaluate(self, module: torch.nn.Module):
         from ..evaluation import evaluate
