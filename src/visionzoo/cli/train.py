@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             result = train(config, overwrite=args.overwrite, command=command)
     except OutputExistsError as error:
         raise UserError(str(error)) from None
+    if not result.main_process:
+        return 0
     if result.best_top1 is not None:
         print(f"best eval top-1 {result.best_top1:.3f}; weights in {result.output / 'best' / 'model.safetensors'}")
     else:

@@ -33,12 +33,13 @@ RESUMABLE_CHANGES = ("output", "workers", "log_every", "checkpoint_every", "keep
 @dataclass
 class TrainResult:
     """What `train` leaves: the output folder, the summary rows, the best epoch's score (None without
-    validation data) and the number of updates made."""
+    validation data), the number of updates made, and whether this process is the one that wrote."""
 
     output: Path
     rows: list[dict]
     best_top1: float | None
     steps: int
+    main_process: bool = True  # False on the other ranks of a torchrun group
 
 
 def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
@@ -175,7 +176,7 @@ class _Loop:
             position, seconds, samples = 0, 0.0, 0
             loss_sum = torch.zeros((), dtype=torch.float64, device=r.device)
         best = self.best.entries[0][0] if self.best.entries else None
-        return TrainResult(self.output, self.rows, best, self.step)
+        return TrainResult(self.output, self.rows, best, self.step, self.run_.context.is_main)
 
     def _set_lr(self) -> float:
         lr = self.run_.schedule(self.step)
@@ -244,11 +245,17 @@ class _Loop:
                             f"{prefix}eval_top5": result.top5})
                 scores[which] = result.top1
         self.rows.append(row)
+        # Every rank keeps the ranking (the scores are merged over ranks, so all agree); one rank writes.
+        is_best, dropped, which = False, [], None
+        if scores:
+            which = max(scores, key=lambda k: (scores[k], k == "model"))
+            is_best, dropped = self.best.offer(scores[which], epoch + 1, which)
         if r.context.is_main:
-            self._write_epoch_outputs(epoch, row, scores)
+            self._write_epoch_outputs(epoch, row, scores, which, is_best, dropped)
         self._save(epoch + 1, 0, torch.zeros((), dtype=torch.float64), 0.0, 0)
 
-    def _write_epoch_outputs(self, epoch: int, row: dict, scores: dict) -> None:
+    def _write_epoch_outputs(self, epoch: int, row: dict, scores: dict, which: str | None, is_best: bool,
+                             dropped: list[int]) -> None:
         r = self.run_
         line = (f"epoch {epoch + 1}/{r.config.epochs}: train loss {row['train_loss']:.4f}, lr {row['lr']:.3g}, "
                 f"{row['images_per_sec']} img/s")
@@ -256,8 +263,6 @@ class _Loop:
             line += f", eval top-1 {row['eval_top1']:.2f}"
             if "ema" in scores:
                 line += f" (EMA {row['ema_eval_top1']:.2f})"
-            which = max(scores, key=lambda k: (scores[k], k == "model"))
-            is_best, dropped = self.best.offer(scores[which], epoch + 1, which)
             module = r.core if which == "model" else r.ema.module
             meta = {"arch": r.arch, "num_classes": str(r.num_classes), "epoch": str(epoch + 1), "weights": which,
                     "eval_top1": repr(scores[which])}
