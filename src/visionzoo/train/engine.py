@@ -185,8 +185,6 @@ class _Loop:
         return lr
 
     def _train_epoch(self, epoch: int, start: int, loss_sum: torch.Tensor, seconds: float, samples: int) -> None:
-        from ..data.transforms import normalize_batch
-
         r, cfg = self.run_, self.run_.config
         accum = cfg.grad_accum
         loader = r.train_loader(epoch, start)
@@ -197,19 +195,10 @@ class _Loop:
         for index, batch in enumerate(loader, start=start):
             if batch.images is None:
                 continue
-            images = normalize_batch(batch.images.to(r.device, non_blocking=True), r.data_config)
-            if cfg.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            targets = batch.targets.to(r.device, non_blocking=True)
-            if self.batch_transform is not None:
-                images, targets = self.batch_transform(images, targets, epoch=epoch)
             last_micro = (index + 1) % accum == 0
-            with r.no_sync(not last_micro), r.autocast():
-                loss = r.criterion(r.model(images), targets)
-            scaled = loss / accum
-            (r.scaler.scale(scaled) if r.scaler is not None else scaled).backward()
-            loss_sum += loss.detach().double()
-            samples += len(targets) * r.context.world_size
+            loss = r.forward_backward(batch.images, batch.targets, last_micro, self.batch_transform, epoch)
+            loss_sum += loss.double()
+            samples += len(batch.targets) * r.context.world_size
             if not last_micro:
                 continue
             lr = self._set_lr()

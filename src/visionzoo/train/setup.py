@@ -54,6 +54,24 @@ class Run:
         amp = self.config.amp
         return torch.autocast(self.device.type, dtype=AMP_DTYPES.get(amp, torch.float32), enabled=amp is not None)
 
+    def forward_backward(self, images: torch.Tensor, targets: torch.Tensor, last_micro: bool = True,
+                         batch_transform: Callable | None = None, epoch: int = 0) -> torch.Tensor:
+        """One micro-batch: uint8 images to the device, normalised, (mixed,) forward, loss, backward.
+        Returns the detached loss; the gradients accumulate until `optimizer_step`."""
+        from ..data.transforms import normalize_batch
+
+        images = normalize_batch(images.to(self.device, non_blocking=True), self.data_config)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        targets = targets.to(self.device, non_blocking=True)
+        if batch_transform is not None:
+            images, targets = batch_transform(images, targets, epoch=epoch)
+        with self.no_sync(not last_micro), self.autocast():
+            loss = self.criterion(self.model(images), targets)
+        scaled = loss / self.config.grad_accum
+        (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+        return loss.detach()
+
     def no_sync(self, skip: bool):
         """DDP skips the gradient all-reduce on micro-batches that do not end an update."""
         if skip and self.context.world_size > 1:
