@@ -97,3 +97,30 @@ def test_resume_from_a_corrupt_checkpoint(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot read training checkpoint" in err and "corrupt" in err
+
+
+def test_options_from_a_config_file_and_flags(digits, tmp_path):
+    """LAMB, step schedule with warmup, layer decay, gradient accumulation and clipping, bf16 autocast,
+    channels-last and --keep, from a TOML file whose values the flags override."""
+    (tmp_path / "run.toml").write_text('model = "test_byobnet"\nopt = "lamb"\nlr = 0.5\nsched = "step"\n'
+                                       'decay_epochs = 1\nwarmup_epochs = 0.5\nlayer_decay = 0.8\n'
+                                       'grad_accum = 2\nclip_grad = 1.0\nkeep = 2\nnum_classes = 10\n')
+    output = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--lr", "2e-3", "--epochs", "2",
+                 "--batch-size", "128", "--img-size", "32", "--amp", "bf16", "--channels-last", "--workers", "0",
+                 "--data", str(digits[0]), "--val-data", str(digits[1]), "--output", str(output)]) == 0
+    args = yaml.safe_load((output / "args.yaml").read_text())
+    assert (args["opt"], args["lr"], args["layer_decay"], args["grad_accum"], args["amp"]) == \
+        ("lamb", 2e-3, 0.8, 2, "bf16")
+    assert args["global_batch"] == 256
+    rows = list(csv.DictReader((output / "summary.csv").open()))
+    assert [r["step"] for r in rows] == ["5", "10"]  # 1437 images // 128 = 11 micro-batches -> 5 updates
+    assert float(rows[1]["lr"]) == pytest.approx(2e-4)  # one step decay after the first epoch
+    assert sorted(p.name for p in output.glob("epoch-*")) == ["epoch-001", "epoch-002"]
+    state = load_state(output)
+    scales = sorted({g["lr_scale"] for g in state["optimizer"]["param_groups"]})
+    assert scales[-1] == 1.0 and scales[0] < 0.8 ** 3  # stem, blocks of four stages, head
+    # the run's own record repeats it
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(output / "args.yaml"), "--epochs", "1", "--output", str(again)]) == 0
+    assert yaml.safe_load((again / "args.yaml").read_text())["layer_decay"] == 0.8

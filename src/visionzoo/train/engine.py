@@ -12,6 +12,7 @@ transform), `batch_transform` (mixup/cutmix on the normalised batch on the devic
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ import torch
 
 from .checkpoint import ResumeError, load_state, rng_state, save_model_file, save_state, set_rng_state
 from .config import TrainConfig
-from .outputs import BestTracker, draw_curves, prepare_output, write_summary
+from .outputs import BestTracker, check_output, draw_curves, prepare_output, write_summary
 from .setup import Run, build_run
 
 # Options that may differ when a run is resumed: they do not change the computation.
@@ -83,7 +84,9 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         stored = TrainConfig.from_dict(state["config"], where=str(resume))
         overrides = dict(resume_overrides or {})
         if config is not None:
-            overrides.update({k: v for k, v in config.to_dict().items() if v != getattr(TrainConfig(), k)})
+            defaults = TrainConfig()
+            overrides.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                              if getattr(config, f.name) != getattr(defaults, f.name)})
         overrides.setdefault("output", str(Path(resume) if Path(resume).is_dir() else Path(resume).parent))
         config = resume_config(stored, overrides, str(resume))
     if config is None:
@@ -94,8 +97,14 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if state is not None and state["world_size"] != context.world_size:
             raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with the "
                               f"same number (now {context.world_size}), so the data order stays the same")
-        if context.is_main and state is None:
-            prepare_output(Path(config.output), overwrite)
+        if state is None:
+            # Every rank checks before any writes, so that all of them stop on a refused folder (a rank
+            # left alone would wait for its peers forever); then one rank prepares it.
+            check_output(Path(config.output), overwrite)
+            if context.world_size > 1:
+                torch.distributed.barrier()
+            if context.is_main:
+                prepare_output(Path(config.output), overwrite)
         run = build_run(config, context, train_transform, criterion, command)
         return _Loop(run, batch_transform).run(state)
     finally:
@@ -145,13 +154,14 @@ class _Loop:
 
     def _restore(self, state: dict) -> tuple[int, int, torch.Tensor, float, int]:
         r = self.run_
-        model_state = state["model"]
-        if r.arch != state["config"]["model"].partition(".")[0] and r.arch != state["config"]["model"]:
-            raise ResumeError(f"checkpoint is of {state['config']['model']}, not {r.arch}")
-        r.core.load_state_dict(model_state)
-        r.optimizer.load_state_dict(state["optimizer"])
-        if r.ema is not None:
-            r.ema.load_state_dict(state["ema"])
+        try:
+            r.core.load_state_dict(state["model"])
+            r.optimizer.load_state_dict(state["optimizer"])
+            if r.ema is not None:
+                r.ema.load_state_dict(state["ema"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:  # an edited or mixed-up file
+            reason = str(error).strip().splitlines()[0]
+            raise ResumeError(f"the training checkpoint in {self.output} does not fit {r.arch}: {reason}") from None
         if r.scaler is not None and state["scaler"] is not None:
             r.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"][r.context.rank])

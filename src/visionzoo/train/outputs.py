@@ -24,15 +24,20 @@ class OutputExistsError(FileExistsError):
     """The output folder already holds a run."""
 
 
+def check_output(folder: Path, overwrite: bool) -> None:
+    """Raise OutputExistsError for a file, or a folder that holds files without `overwrite`."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"--output {folder} is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise OutputExistsError(f"--output {folder} already holds files; pass --resume {folder} to continue "
+                                "that run, --overwrite to replace it, or another --output")
+
+
 def prepare_output(folder: Path, overwrite: bool) -> None:
     """Create `folder`; refuse one that holds files unless `overwrite`, which removes the run's own files
     (only those: a folder given by mistake keeps anything else)."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"--output {folder} is a file; give a folder")
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"--output {folder} already holds files; pass --resume {folder} to continue "
-                                    "that run, --overwrite to replace it, or another --output")
+    check_output(folder, overwrite)
+    if folder.is_dir():
         for entry in folder.iterdir():
             if entry.name in RUN_FILES or entry.name.startswith("epoch-"):
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

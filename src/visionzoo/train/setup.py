@@ -189,13 +189,14 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     architecture = get_architecture(config.model)
     with torch.device("meta"):
         blueprint = create_model(config.model)
-    num_classes = config.num_classes or blueprint.num_classes
     size_kwargs = {}
     if config.img_size is not None and getattr(blueprint, "fixed_input_size", False):
         size_kwargs["img_size"] = config.img_size
+    # Without --num-classes: the classes of the initial weights (the tag's, or the checkpoint file's).
     model = create_model(config.model, pretrained=config.pretrained, checkpoint_path=config.checkpoint,
-                         num_classes=num_classes, drop_rate=config.drop, drop_path_rate=config.drop_path,
+                         num_classes=config.num_classes, drop_rate=config.drop, drop_path_rate=config.drop_path,
                          **size_kwargs)
+    num_classes = model.num_classes
     data_config = resolve_data_config(model, img_size=config.img_size)
     # Each rank draws its own dropout / drop-path masks; the model was initialised identically on all.
     torch.manual_seed(config.seed + context.rank)
