@@ -182,6 +182,9 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if not is_known_optimizer(config.opt):
         create_optimizer([torch.zeros(1, requires_grad=True)], config.opt, lr=0.1)  # raises, naming the choices
     device = _device(config, context.local_rank)
+    if config.sync_bn and device.type == "cpu" and context.world_size > 1:
+        raise ConfigError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU); "
+                          "train without it")
     if config.deterministic:
         torch.use_deterministic_algorithms(True)
     _seed_everything(config.seed)
