@@ -30,7 +30,9 @@ def test_a_run_writes_its_record_and_weights(tiny_run):
     args = yaml.safe_load((tiny_run / "args.yaml").read_text())
     assert args["model"] == "test_vit" and args["num_classes"] == 10 and args["lr"] == 2e-3
     assert args["torch_version"] == str(torch.__version__) and args["visionzoo_version"] == visionzoo.__version__
-    assert "train" in args["command"] and args["global_batch"] == 64 and args["world_size"] == 1
+    assert args["command"].startswith("visionzoo train --model test_vit --data ")
+    assert "--num-classes 10 --img-size 32 --scale 0.6 1.0 --hflip 0.0" in args["command"]
+    assert args["global_batch"] == 64 and args["world_size"] == 1
     rows = list(csv.DictReader((tiny_run / "summary.csv").open()))
     assert len(rows) == 1 and rows[0]["epoch"] == "1" and rows[0]["step"] == "22"
     assert float(rows[0]["eval_top1"]) > 30 and rows[0]["ema_eval_top1"] != ""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-import sys
 
 # Help for the options that need more than their name; the others show their default.
 HELP = {
@@ -96,13 +95,29 @@ def given_options(args: argparse.Namespace) -> dict:
     return values
 
 
+def command_line(args: argparse.Namespace, given: dict) -> str:
+    """The command as parsed, for args.yaml (sys.argv is not it when `main` is called from Python)."""
+    words = ["visionzoo", "train"]
+    for name in ("config", "resume"):
+        if getattr(args, name):
+            words += [_flag(name), getattr(args, name)]
+    if args.overwrite:
+        words.append("--overwrite")
+    for key, value in given.items():
+        if value is True:
+            words.append(_flag(key))
+        else:
+            words += [_flag(key), *map(str, value if isinstance(value, tuple) else [value])]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, read_config_file, train
     from ..train.outputs import OutputExistsError
     from .main import UserError
 
     given = given_options(args)
-    command = shlex.join([sys.argv[0].rpartition("/")[2] or "visionzoo", *sys.argv[1:]])
+    command = command_line(args, given)
     try:
         if args.resume:
             if args.config:
