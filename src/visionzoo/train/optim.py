@@ -13,6 +13,14 @@ import torch
 from torch.optim import Optimizer
 
 
+def _evaluate_closure(closure):
+    """The loss of an optimiser's `closure` (recomputed with gradients on), or None without one."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class RMSpropTF(Optimizer):
     """RMSprop as TensorFlow 1 computes it, which the EfficientNet/MobileNet `ra` recipes were tuned for.
 
@@ -35,10 +43,7 @@ class RMSpropTF(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate_closure(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -95,10 +100,7 @@ class Lamb(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate_closure(closure)
         divisor = self._grad_divisor()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
