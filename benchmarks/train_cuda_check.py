@@ -29,7 +29,8 @@ BASE = ["--model", "test_efficientnet", "--num-classes", "10", "--img-size", "32
 def _train(args: list[str]) -> tuple[int, str, float]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "visionzoo", "train", *args], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin",
+                               "HF_HUB_OFFLINE": "1"})
     return done.returncode, done.stderr[-1500:] + done.stdout[-500:], time.perf_counter() - start
 
 
@@ -49,14 +50,16 @@ def main() -> int:
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         train, val = write_digits(Path(tmp) / "digits")
-        data = ["--data", str(train), "--val-data", str(val), "--device", options.device, "--epochs", options.epochs]
+        data = ["--data", str(train), "--val-data", str(val), "--device", options.device,
+                "--epochs", options.epochs]
         checks = [
             ("fp16 + GradScaler + channels-last", ["--amp", "fp16", "--channels-last"]),
             ("bf16 + compile", ["--amp", "bf16", "--compile"]),
         ]
         for label, extra in checks:
             out = Path(tmp) / label.split()[0]
-            rc, log, seconds = _train([*BASE, *data, *extra, "--output", str(out), "--checkpoint-every", "20"])
+            rc, log, seconds = _train([*BASE, *data, *extra, "--output", str(out),
+                                       "--checkpoint-every", "20"])
             ok = rc == 0 and _top1(out) >= (93 if options.epochs == "4" else 0)
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {label}: rc {rc}, top-1 {_top1(out) if rc == 0 else 'n/a'}, "
@@ -66,12 +69,14 @@ def main() -> int:
         # resume a finished fp16 run for 0 more epochs: it must load model, EMA, optimizer and scaler state
         rc, log, _ = _train(["--resume", str(Path(tmp) / "fp16")])
         failures += rc != 0
-        print(f"{'ok  ' if rc == 0 else 'FAIL'} resume of the fp16 run (scaler state restored): rc {rc}", flush=True)
+        print(f"{'ok  ' if rc == 0 else 'FAIL'} resume of the fp16 run (scaler state restored): rc {rc}",
+              flush=True)
         if rc:
             print(log)
     if not options.skip_speed:
         for flags in ([], ["--amp", "bf16", "--channels-last"]):
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--device", options.device,
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"),
+                            "--device", options.device,
                             "--steps", "20", "--warmup", "5", "--rounds", "3", *flags])
     return 1 if failures else 0
 

@@ -53,7 +53,7 @@ def build_ours(name: str, args: argparse.Namespace, folder: Path):
 
 
 def build_reference(name: str, run, args: argparse.Namespace):
-    """timm's model, optimiser and loss with the same settings, and a step function in its train.py's shape."""
+    """timm's model, optimiser and loss with the same settings, and a step in its train.py's shape."""
     import timm
     from timm.loss import LabelSmoothingCrossEntropy
     from timm.optim import create_optimizer_v2
@@ -106,7 +106,8 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"batch {args.batch_size}, {args.steps} updates x {args.rounds} rounds, amp {args.amp or 'fp32'}, "
-          f"channels_last {args.channels_last}, opt {args.opt}, {torch.get_num_threads()} threads, {args.device}")
+          f"channels_last {args.channels_last}, opt {args.opt}, {torch.get_num_threads()} threads, "
+          f"{args.device}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.model:
             torch.manual_seed(0)
@@ -126,7 +127,8 @@ def main() -> int:
             rates = {"visionzoo": [], "timm loop": []}
             for _ in range(args.rounds):
                 rates["visionzoo"].append(images_per_second(ours, images, targets, args.steps, run.device))
-                rates["timm loop"].append(images_per_second(reference, images, targets, args.steps, run.device))
+                rates["timm loop"].append(
+                    images_per_second(reference, images, targets, args.steps, run.device))
             line = ", ".join(f"{who} {statistics.median(r):.1f} img/s" for who, r in rates.items())
             print(f"{name} @ {size[0]}: {line}", flush=True)
     return 0

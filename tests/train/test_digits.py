@@ -55,8 +55,9 @@ def test_fine_tuning_imagenet_weights_beats_scratch_after_the_same_updates(scrat
     convert_lite0_checkpoint(weights)
     output = tmp_path / "finetune"
     with pytest.warns(UserWarning, match="initialised afresh for 10"):
-        assert main(["train", "--model", "efficientnet_lite0", "--checkpoint", str(weights), "--num-classes", "10",
-                     "--img-size", "64", "--batch-size", "32", "--epochs", "1", "--opt", "adamw", "--lr", "2e-3",
+        assert main(["train", "--model", "efficientnet_lite0", "--checkpoint", str(weights),
+                     "--num-classes", "10", "--img-size", "64", "--batch-size", "32", "--epochs", "1",
+                     "--opt", "adamw", "--lr", "2e-3",
                      "--weight-decay", "0.05", "--scale", "0.5", "1", "--hflip", "0", "--workers", "0",
                      "--data", str(digits[0]), "--val-data", str(digits[1]), "--output", str(output)]) == 0
     tuned, scratch = _rows(output)[0], _rows(scratch_run)[0]
@@ -77,11 +78,13 @@ def test_torchrun_two_processes_match_one_at_the_same_global_batch(digits, tmp_p
     src = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "src")
     env = {**__import__("os").environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     launched = subprocess.run(
-        ["timeout", "300", sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        ["timeout", "300", sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc-per-node", "2",
          "-m", "visionzoo", "train", *VIT, "--batch-size", "32", "--workers", "0", "--data", str(digits[0]),
          "--val-data", str(digits[1]), "--output", str(two)], env=env, capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert launched.stdout.count("best eval top-1") == 1 and "trained" not in launched.stdout  # one rank reports
+    # one rank reports
+    assert launched.stdout.count("best eval top-1") == 1 and "trained" not in launched.stdout
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
     a, b = load_state(one), load_state(two)
     assert b["world_size"] == 2 and a["step"] == b["step"] == 22
@@ -124,7 +127,8 @@ def test_killed_and_resumed_run_is_bit_identical(digits, tmp_path):
                                 str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if (killed / "checkpoint.pt").is_file() and load_state(killed)["step"] >= 10:  # in epoch 1 (22 updates)
+        # in epoch 1 (22 updates)
+        if (killed / "checkpoint.pt").is_file() and load_state(killed)["step"] >= 10:
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
@@ -139,5 +143,6 @@ def test_killed_and_resumed_run_is_bit_identical(digits, tmp_path):
         _tensors_equal(a[key], b[key], key)
     strip = [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in a["rows"]]
     assert strip == [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in b["rows"]]
-    last = visionzoo.create_model("test_vit", checkpoint_path=killed / "last" / "model.safetensors", img_size=32)
+    last = visionzoo.create_model("test_vit", checkpoint_path=killed / "last" / "model.safetensors",
+                                  img_size=32)
     _tensors_equal(a["model"], last.state_dict(), "last/model.safetensors")

@@ -21,7 +21,8 @@ def test_no_decay_on_norms_biases_tokens_and_position_embeddings():
     model = visionzoo.create_model("test_vit", num_classes=10)
     names = {name for group in param_groups(model, 0.05) if group["weight_decay"] == 0
              for name, p in model.named_parameters() if any(p is q for q in group["params"])}
-    assert {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias", "blocks.0.attn.qkv.bias"} <= names
+    expected = {"cls_token", "pos_embed", "norm.weight", "norm.bias", "head.bias", "blocks.0.attn.qkv.bias"}
+    assert expected <= names
     assert "blocks.0.attn.qkv.weight" not in names and "head.weight" not in names
     assert decays("patch_embed.proj.weight", torch.nn.Parameter(torch.zeros(4, 3, 2, 2)))
     assert not decays("blocks.0.ls1.gamma", torch.nn.Parameter(torch.zeros(4)))

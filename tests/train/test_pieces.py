@@ -127,8 +127,8 @@ def test_augmentation_randomness_depends_on_the_sample_not_the_worker(workers):
     data = SeededSamples(_RandomItem(), seed=5)
     torch.manual_seed(0)
     before = torch.get_rng_state()
-    loader = torch.utils.data.DataLoader(data, batch_sampler=EpochBatchSampler(16, 4, 5, 0), num_workers=workers,
-                                         generator=torch.Generator())
+    loader = torch.utils.data.DataLoader(data, batch_sampler=EpochBatchSampler(16, 4, 5, 0),
+                                         num_workers=workers, generator=torch.Generator())
     batches = list(loader)
     assert torch.equal(torch.get_rng_state(), before)  # the training RNG is untouched
     direct = torch.stack([data[(0, i)] for batch in EpochBatchSampler(16, 4, 5, 0) for _, i in batch])

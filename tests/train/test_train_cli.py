@@ -22,14 +22,16 @@ def tiny_run(digits, tmp_path_factory):
     """One epoch of test_vit on the digits (22 updates)."""
     train, val = digits
     output = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(["train", *TINY_RUN, "--data", str(train), "--val-data", str(val), "--output", str(output)]) == 0
+    assert main(["train", *TINY_RUN, "--data", str(train), "--val-data", str(val),
+                 "--output", str(output)]) == 0
     return output
 
 
 def test_a_run_writes_its_record_and_weights(tiny_run):
     args = yaml.safe_load((tiny_run / "args.yaml").read_text())
     assert args["model"] == "test_vit" and args["num_classes"] == 10 and args["lr"] == 2e-3
-    assert args["torch_version"] == str(torch.__version__) and args["visionzoo_version"] == visionzoo.__version__
+    assert args["torch_version"] == str(torch.__version__)
+    assert args["visionzoo_version"] == visionzoo.__version__
     assert args["command"].startswith("visionzoo train --model test_vit --data ")
     assert "--num-classes 10 --img-size 32 --scale 0.6 1.0 --hflip 0.0" in args["command"]
     assert args["global_batch"] == 64 and args["world_size"] == 1
@@ -53,8 +55,9 @@ def test_the_weights_load_as_they_are(tiny_run, digits, capsys):
     rows = list(csv.DictReader((tiny_run / "summary.csv").open()))
     best = max(float(rows[0]["eval_top1"]), float(rows[0]["ema_eval_top1"]))
     capsys.readouterr()
-    assert main(["validate", "--model", "test_vit", "--checkpoint", str(tiny_run / "best" / "model.safetensors"),
-                 "--data", str(digits[1]), "--img-size", "32", "--workers", "0"]) == 0
+    best_file = str(tiny_run / "best" / "model.safetensors")
+    assert main(["validate", "--model", "test_vit", "--checkpoint", best_file, "--data", str(digits[1]),
+                 "--img-size", "32", "--workers", "0"]) == 0
     assert f"top1 {best:.3f}" in capsys.readouterr().out
     image = next(digits[1].glob("7/*.png"))
     assert main(["predict", str(image), "--model", "test_vit", "--checkpoint",
@@ -109,7 +112,8 @@ def test_options_from_a_config_file_and_flags(digits, tmp_path):
                                        'grad_accum = 2\nclip_grad = 1.0\nkeep = 2\nnum_classes = 10\n')
     output = tmp_path / "run"
     assert main(["train", "--config", str(tmp_path / "run.toml"), "--lr", "2e-3", "--epochs", "2",
-                 "--batch-size", "128", "--img-size", "32", "--amp", "bf16", "--channels-last", "--workers", "0",
+                 "--batch-size", "128", "--img-size", "32", "--amp", "bf16", "--channels-last",
+                 "--workers", "0",
                  "--data", str(digits[0]), "--val-data", str(digits[1]), "--output", str(output)]) == 0
     args = yaml.safe_load((output / "args.yaml").read_text())
     assert (args["opt"], args["lr"], args["layer_decay"], args["grad_accum"], args["amp"]) == \
@@ -124,5 +128,6 @@ def test_options_from_a_config_file_and_flags(digits, tmp_path):
     assert scales[-1] == 1.0 and scales[0] < 0.8 ** 3  # stem, blocks of four stages, head
     # the run's own record repeats it
     again = tmp_path / "again"
-    assert main(["train", "--config", str(output / "args.yaml"), "--epochs", "1", "--output", str(again)]) == 0
+    assert main(["train", "--config", str(output / "args.yaml"), "--epochs", "1",
+                 "--output", str(again)]) == 0
     assert yaml.safe_load((again / "args.yaml").read_text())["layer_decay"] == 0.8

@@ -28,7 +28,8 @@ HELP = {
     "batch_size": "images per process per micro-batch",
     "lr": "peak learning rate (default: --lr-base scaled to the global batch)",
     "lr_base": "learning rate tuned at --lr-base-size images per batch, scaled to the global batch",
-    "lr_base_scale": "linear or sqrt scaling of --lr-base (default: sqrt for Adam-like and LAMB, else linear)",
+    "lr_base_scale": "linear or sqrt scaling of --lr-base (default: sqrt for Adam-like and LAMB, else "
+                     "linear)",
     "opt": "sgd (Nesterov), momentum, adamw, adam, rmsproptf, lamb, or any torch.optim class by name",
     "layer_decay": "layer-wise lr decay: each depth level below the head gets this factor more",
     "clip_grad": "clip gradients to this norm (or value, with --clip-mode value)",
@@ -132,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.main_process:
         return 0
     if result.best_top1 is not None:
-        print(f"best eval top-1 {result.best_top1:.3f}; weights in {result.output / 'best' / 'model.safetensors'}")
+        best = result.output / "best" / "model.safetensors"
+        print(f"best eval top-1 {result.best_top1:.3f}; weights in {best}")
     else:
         print(f"trained {result.steps} updates; weights in {result.output / 'last' / 'model.safetensors'}")
     return 0

@@ -24,8 +24,9 @@ def train_transform(config: DataConfig, scale: tuple[float, float] = (0.08, 1.0)
 
     from ..data.transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
-    steps = [ToRGB(), transforms.RandomResizedCrop(list(config.img_size), scale=tuple(scale), ratio=tuple(ratio),
-                                                   interpolation=_interpolation_mode(config.interpolation))]
+    crop = transforms.RandomResizedCrop(list(config.img_size), scale=tuple(scale), ratio=tuple(ratio),
+                                        interpolation=_interpolation_mode(config.interpolation))
+    steps = [ToRGB(), crop]
     if hflip > 0:
         steps.append(transforms.RandomHorizontalFlip(hflip))
     steps.append(PILToUint8Tensor())

@@ -31,6 +31,10 @@ from .setup import Run, build_run
 RESUMABLE_CHANGES = ("output", "workers", "log_every", "checkpoint_every", "keep", "device", "epochs")
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 @dataclass
 class TrainResult:
     """What `train` leaves: the output folder, the summary rows, the best epoch's score (None without
@@ -50,13 +54,14 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
         if key in RESUMABLE_CHANGES or value is None:
             continue
         if getattr(stored, key) != value:
-            what = {"model": "architecture", "num_classes": "class count"}.get(key, f"--{key.replace('_', '-')}")
+            what = {"model": "architecture", "num_classes": "class count"}.get(key, _flag(key))
             raise ResumeError(f"{source} is a run of {key}={getattr(stored, key)!r}, not {value!r}: resuming "
                               f"cannot change its {what}; start a new run with another --output instead")
     changes = {k: v for k, v in given.items() if k in RESUMABLE_CHANGES and v is not None}
     if changes.get("epochs", stored.epochs) != stored.epochs and stored.sched != "constant":
         raise ResumeError(f"{source} was scheduled for {stored.epochs} epochs; changing --epochs on resume "
-                          "would change its learning-rate schedule (start a new run, or use --sched constant)")
+                          "would change its learning-rate schedule (start a new run, or use --sched "
+                          "constant)")
     return stored.replace(**changes)
 
 
@@ -95,8 +100,8 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
     context = init_distributed(device_type)
     try:
         if state is not None and state["world_size"] != context.world_size:
-            raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with the "
-                              f"same number (now {context.world_size}), so the data order stays the same")
+            raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with "
+                              f"the same number (now {context.world_size}), so the data order stays the same")
         if state is None:
             # Every rank checks before any writes, so that all of them stop on a refused folder (a rank
             # left alone would wait for its peers forever); then one rank prepares it.
@@ -139,18 +144,20 @@ class _Loop:
         if not r.context.is_main:
             return
         state = {
-            "config": r.config.to_dict(), "world_size": r.context.world_size, "step": self.step, "epoch": epoch,
-            "position": position, "epoch_loss_sum": loss_sum.detach().cpu(), "epoch_seconds": seconds,
-            "epoch_samples": samples, "model": r.core.state_dict(), "optimizer": r.optimizer.state_dict(),
+            "config": r.config.to_dict(), "world_size": r.context.world_size, "step": self.step,
+            "epoch": epoch, "position": position, "epoch_loss_sum": loss_sum.detach().cpu(),
+            "epoch_seconds": seconds, "epoch_samples": samples, "model": r.core.state_dict(),
+            "optimizer": r.optimizer.state_dict(),
             "ema": r.ema.state_dict() if r.ema is not None else None,
             "scaler": r.scaler.state_dict() if r.scaler is not None else None,
             "rng": rngs, "rows": self.rows, "best": self.best.entries,
         }
         save_state(self.output, state)
         meta = {"arch": r.arch, "num_classes": str(r.num_classes), "step": str(self.step)}
-        save_model_file(self.output / "last" / "model.safetensors", r.core.state_dict(), {**meta, "weights": "model"})
+        last = self.output / "last"
+        save_model_file(last / "model.safetensors", r.core.state_dict(), {**meta, "weights": "model"})
         if r.ema is not None:
-            save_model_file(self.output / "last" / "ema.safetensors", r.ema.state_dict(), {**meta, "weights": "ema"})
+            save_model_file(last / "ema.safetensors", r.ema.state_dict(), {**meta, "weights": "ema"})
 
     def _restore(self, state: dict) -> tuple[int, int, torch.Tensor, float, int]:
         r = self.run_
@@ -161,7 +168,8 @@ class _Loop:
                 r.ema.load_state_dict(state["ema"])
         except (RuntimeError, ValueError, KeyError, TypeError) as error:  # an edited or mixed-up file
             reason = str(error).strip().splitlines()[0]
-            raise ResumeError(f"the training checkpoint in {self.output} does not fit {r.arch}: {reason}") from None
+            raise ResumeError(f"the training checkpoint in {self.output} does not fit {r.arch}: "
+                              f"{reason}") from None
         if r.scaler is not None and state["scaler"] is not None:
             r.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"][r.context.rank])
@@ -178,8 +186,8 @@ class _Loop:
         if state is not None:
             start_epoch, position, loss_sum, seconds, samples = self._restore(state)
             if r.context.is_main:
-                print(f"resuming {self.output} at epoch {start_epoch + 1}, update {self.step}", file=sys.stderr)
-            if r.context.is_main:
+                print(f"resuming {self.output} at epoch {start_epoch + 1}, update {self.step}",
+                      file=sys.stderr)
                 write_summary(self.output, self.rows)
         for epoch in range(start_epoch, cfg.epochs):
             self._train_epoch(epoch, position, loss_sum, seconds, samples)
@@ -194,7 +202,8 @@ class _Loop:
             group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
-    def _train_epoch(self, epoch: int, start: int, loss_sum: torch.Tensor, seconds: float, samples: int) -> None:
+    def _train_epoch(self, epoch: int, start: int, loss_sum: torch.Tensor, seconds: float,
+                     samples: int) -> None:
         r, cfg = self.run_, self.run_.config
         accum = cfg.grad_accum
         loader = r.train_loader(epoch, start)
@@ -232,7 +241,8 @@ class _Loop:
         total = r.all_reduce_sum(loss_sum.clone())
         row = {"epoch": epoch + 1, "step": self.step, "lr": lr,
                "train_loss": float(total) / (micro_batches * r.context.world_size),
-               "images_per_sec": round(samples / seconds, 1) if seconds > 0 else None, "seconds": round(seconds, 2)}
+               "images_per_sec": round(samples / seconds, 1) if seconds > 0 else None,
+               "seconds": round(seconds, 2)}
         scores = {}
         if r.val_loader is not None:
             for which, module in (("model", r.core), ("ema", r.ema.module if r.ema is not None else None)):
@@ -256,19 +266,20 @@ class _Loop:
     def _write_epoch_outputs(self, epoch: int, row: dict, scores: dict, which: str | None, is_best: bool,
                              dropped: list[int]) -> None:
         r = self.run_
-        line = (f"epoch {epoch + 1}/{r.config.epochs}: train loss {row['train_loss']:.4f}, lr {row['lr']:.3g}, "
-                f"{row['images_per_sec']} img/s")
+        line = (f"epoch {epoch + 1}/{r.config.epochs}: train loss {row['train_loss']:.4f}, "
+                f"lr {row['lr']:.3g}, {row['images_per_sec']} img/s")
         if scores:
             line += f", eval top-1 {row['eval_top1']:.2f}"
             if "ema" in scores:
                 line += f" (EMA {row['ema_eval_top1']:.2f})"
             module = r.core if which == "model" else r.ema.module
-            meta = {"arch": r.arch, "num_classes": str(r.num_classes), "epoch": str(epoch + 1), "weights": which,
-                    "eval_top1": repr(scores[which])}
+            meta = {"arch": r.arch, "num_classes": str(r.num_classes), "epoch": str(epoch + 1),
+                    "weights": which, "eval_top1": repr(scores[which])}
             if is_best:
                 save_model_file(self.output / "best" / "model.safetensors", module.state_dict(), meta)
             if r.config.keep > 1 and self.best.kept(epoch + 1):
-                save_model_file(self.output / f"epoch-{epoch + 1:03d}" / "model.safetensors", module.state_dict(), meta)
+                folder = self.output / f"epoch-{epoch + 1:03d}"
+                save_model_file(folder / "model.safetensors", module.state_dict(), meta)
             for gone in dropped:
                 shutil.rmtree(self.output / f"epoch-{gone:03d}", ignore_errors=True)
         print(line, file=sys.stderr, flush=True)

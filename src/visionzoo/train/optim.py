@@ -39,7 +39,8 @@ class RMSpropTF(Optimizer):
         if lr < 0 or eps < 0 or momentum < 0 or weight_decay < 0 or not 0 <= alpha < 1:
             raise ValueError(f"invalid RMSpropTF settings: lr={lr} alpha={alpha} eps={eps} "
                              f"momentum={momentum} weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, momentum=momentum,
+                                      weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -85,7 +86,8 @@ class Lamb(Optimizer):
                  eps: float = 1e-6, weight_decay: float = 0.01, max_grad_norm: float | None = 1.0,
                  trust_clip: bool = False, always_adapt: bool = False):
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"invalid Lamb settings: lr={lr} betas={betas} eps={eps} weight_decay={weight_decay}")
+            raise ValueError(f"invalid Lamb settings: lr={lr} betas={betas} eps={eps} "
+                             f"weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       max_grad_norm=max_grad_norm, trust_clip=trust_clip,
                                       always_adapt=always_adapt))
@@ -133,9 +135,9 @@ class Lamb(Optimizer):
 
 
 def _torch_optimizer(name: str) -> type[Optimizer]:
-    by_lower = {n.lower(): getattr(torch.optim, n) for n in dir(torch.optim)
-                if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), Optimizer)
-                and n != "Optimizer"}
+    classes = {n: getattr(torch.optim, n) for n in dir(torch.optim)}
+    by_lower = {n.lower(): c for n, c in classes.items()
+                if isinstance(c, type) and issubclass(c, Optimizer) and c is not Optimizer}
     if name.lower() not in by_lower:
         known = ", ".join(["sgd", "momentum", "adamw", "rmsproptf", "lamb", *sorted(by_lower)])
         raise ValueError(f"unknown optimizer {name!r}; choose one of {known}")
@@ -158,7 +160,8 @@ def create_optimizer(params: Iterable, opt: str, lr: float, weight_decay: float 
     if betas is not None:
         extra["betas"] = tuple(betas)
     if name in ("sgd", "momentum"):
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=name == "sgd", weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=name == "sgd",
+                               weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **extra)
     if name == "adam":

@@ -1,4 +1,4 @@
-"""What a run writes besides checkpoints: args.yaml, summary.csv, curves.png, and the choice of best weights."""
+"""What a run writes besides checkpoints: args.yaml, summary.csv, curves.png; which weights are best."""
 
 from __future__ import annotations
 

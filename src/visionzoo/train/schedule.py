@@ -35,8 +35,8 @@ class Schedule:
         if self.sched not in ("cosine", "step", "constant"):
             raise ValueError(f"sched must be cosine, step or constant, got {self.sched!r}")
         if self.warmup_steps + self.cooldown_steps > self.total_steps:
-            raise ValueError(f"warmup ({self.warmup_steps}) and cooldown ({self.cooldown_steps}) steps exceed "
-                             f"the {self.total_steps} steps of the run")
+            raise ValueError(f"warmup ({self.warmup_steps}) and cooldown ({self.cooldown_steps}) steps "
+                             f"exceed the {self.total_steps} steps of the run")
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:

@@ -52,7 +52,8 @@ class Run:
         from ..evaluation import AMP_DTYPES
 
         amp = self.config.amp
-        return torch.autocast(self.device.type, dtype=AMP_DTYPES.get(amp, torch.float32), enabled=amp is not None)
+        dtype = AMP_DTYPES.get(amp, torch.float32)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=amp is not None)
 
     def forward_backward(self, images: torch.Tensor, targets: torch.Tensor, last_micro: bool = True,
                          batch_transform: Callable | None = None, epoch: int = 0) -> torch.Tensor:
@@ -132,7 +133,8 @@ class TrainProgress:
     """A tqdm bar per epoch with loss, lr and images/s on a terminal; otherwise a line every `log_every`."""
 
     def __init__(self, epoch: int, epochs: int, total: int, done: int, log_every: int, enabled: bool):
-        self.label, self.total, self.done, self.log_every = f"epoch {epoch + 1}/{epochs}", total, done, log_every
+        self.label = f"epoch {epoch + 1}/{epochs}"
+        self.total, self.done, self.log_every = total, done, log_every
         self.enabled = enabled
         self.start, self.start_done = time.perf_counter(), done
         self.bar = None
@@ -164,7 +166,8 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     name = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
+            raise ConfigError("--device cuda was asked for, but no CUDA device is available; "
+                              "use --device cpu")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
@@ -180,7 +183,8 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if not config.model or not config.data or not config.output:
         raise ConfigError("--model, --data and --output are required (or --resume RUN, or --config FILE)")
     if not is_known_optimizer(config.opt):
-        create_optimizer([torch.zeros(1, requires_grad=True)], config.opt, lr=0.1)  # raises, naming the choices
+        # raises, naming the choices
+        create_optimizer([torch.zeros(1, requires_grad=True)], config.opt, lr=0.1)
     device = _device(config, context.local_rank)
     if config.sync_bn and device.type == "cpu" and context.world_size > 1:
         raise ConfigError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU); "
@@ -197,8 +201,8 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
         size_kwargs["img_size"] = config.img_size
     # Without --num-classes: the classes of the initial weights (the tag's, or the checkpoint file's).
     model = create_model(config.model, pretrained=config.pretrained, checkpoint_path=config.checkpoint,
-                         num_classes=config.num_classes, drop_rate=config.drop, drop_path_rate=config.drop_path,
-                         **size_kwargs)
+                         num_classes=config.num_classes, drop_rate=config.drop,
+                         drop_path_rate=config.drop_path, **size_kwargs)
     num_classes = model.num_classes
     data_config = resolve_data_config(model, img_size=config.img_size)
     # Each rank draws its own dropout / drop-path masks; the model was initialised identically on all.
@@ -230,37 +234,41 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if config.ema is not None:
         ema = ModelEma(core, config.ema, config.ema_warmup, config.ema_warmup_gamma, config.ema_warmup_power)
     lr, lr_note = resolve_lr(config, global_batch)
-    optimizer = create_optimizer(param_groups(core, config.weight_decay, config.layer_decay), config.opt, lr=lr,
-                                 weight_decay=config.weight_decay, momentum=config.momentum, eps=config.opt_eps,
-                                 betas=config.opt_betas)
+    groups = param_groups(core, config.weight_decay, config.layer_decay)
+    optimizer = create_optimizer(groups, config.opt, lr=lr, weight_decay=config.weight_decay,
+                                 momentum=config.momentum, eps=config.opt_eps, betas=config.opt_betas)
     ddp = None
     runner = core
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp = runner = DistributedDataParallel(core, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" else None
+        ddp = runner = DistributedDataParallel(core, device_ids=device_ids)
     if config.compile:
         runner = torch.compile(runner)
     scaler = torch.amp.GradScaler("cuda") if config.amp == "fp16" and device.type == "cuda" else None
 
     total = updates_per_epoch * config.epochs
+    def steps(epochs: float) -> int:
+        return round(epochs * updates_per_epoch)
+
     schedule = Schedule(lr=lr, total_steps=total, sched=config.sched,
-                        warmup_steps=round(config.warmup_epochs * updates_per_epoch), warmup_lr=config.warmup_lr,
-                        min_lr=config.min_lr, cooldown_steps=round(config.cooldown_epochs * updates_per_epoch),
-                        decay_steps=max(1, round(config.decay_epochs * updates_per_epoch)),
-                        decay_rate=config.decay_rate)
+                        warmup_steps=steps(config.warmup_epochs), warmup_lr=config.warmup_lr,
+                        min_lr=config.min_lr, cooldown_steps=steps(config.cooldown_epochs),
+                        decay_steps=max(1, steps(config.decay_epochs)), decay_rate=config.decay_rate)
     resolved = config.replace(lr=lr, num_classes=num_classes, img_size=data_config.img_size[0],
                               device=device.type, workers=workers)
     if context.is_main:
         _write_args(resolved, command, world, global_batch, lr_note)
-    return Run(config=resolved, context=context, device=device, arch=architecture.name, num_classes=num_classes,
-               model=runner, core=core, ddp=ddp, ema=ema, optimizer=optimizer, scaler=scaler, schedule=schedule,
-               updates_per_epoch=updates_per_epoch, data_config=data_config, train_data=SeededSamples(train_set,
-               config.seed), val_loader=val_loader, workers=workers,
+    return Run(config=resolved, context=context, device=device, arch=architecture.name,
+               num_classes=num_classes, model=runner, core=core, ddp=ddp, ema=ema, optimizer=optimizer,
+               scaler=scaler, schedule=schedule, updates_per_epoch=updates_per_epoch, data_config=data_config,
+               train_data=SeededSamples(train_set, config.seed), val_loader=val_loader, workers=workers,
                criterion=criterion or LabelSmoothingCrossEntropy(config.smoothing))
 
 
-def _write_args(config: TrainConfig, command: str | None, world_size: int, global_batch: int, lr_note: str) -> None:
+def _write_args(config: TrainConfig, command: str | None, world_size: int, global_batch: int,
+                lr_note: str) -> None:
     import visionzoo
 
     from .checkpoint import write_text_atomic
