@@ -13,7 +13,7 @@ from torch import nn
 from .errors import OptionError, UserError
 from .models.base import FeatureExtractor
 from .registry import get_architecture, resolve_pretrained_cfg
-from .weights import download_pretrained, load_into, read_checkpoint
+from .weights import checkpoint_classes, download_pretrained, load_into, read_checkpoint
 
 
 def _build_config(arch: str, config, overrides: dict):
@@ -43,8 +43,8 @@ def create_model(
     Args:
         pretrained: load the tag's published weights (Hugging Face Hub `timm/<arch>.<tag>`, cached locally).
         checkpoint_path: load weights from a local .safetensors/.pth/.pt/.bin file instead.
-        num_classes: classifier size; default the tag's. 0 removes the classifier. A size other than the
-            checkpoint's initialises the classifier afresh (with a warning).
+        num_classes: classifier size; default the checkpoint's (checkpoint_path) or the tag's. 0 removes the
+            classifier. A size other than the checkpoint's initialises the classifier afresh (with a warning).
         in_chans: input channels; pretrained first-conv weights are adapted to it.
         img_size: input size. A fixed-size model (ViT, Hiera) is built for it (the position embedding is
             resampled on load); for the others it sets the default size (`model.default_img_size`).
@@ -63,6 +63,9 @@ def create_model(
         raise UserError(f"{architecture.name} has no published weights; "
                         "pass checkpoint_path= or pretrained=False")
     overrides = dict(arch_kwargs, in_chans=in_chans)
+    if num_classes is None and checkpoint_path is not None:
+        # A local checkpoint (a fine-tuned model) loads with the classifier it was trained with.
+        num_classes = checkpoint_classes(checkpoint_path, architecture.model_cls.classifier_module)
     if num_classes is None and pretrained_cfg is not None:
         num_classes = pretrained_cfg.num_classes
     for key, value in (("num_classes", num_classes), ("img_size", img_size), ("drop_rate", drop_rate),

@@ -78,6 +78,26 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                           "use .safetensors (preferred), .pth, .pt or .bin")
 
 
+def checkpoint_classes(path: str | os.PathLike, classifier: str) -> int | None:
+    """The class count of the classifier `classifier` (module path) in the checkpoint at `path`, or None
+    if it has none. Safetensors files are read from their header only."""
+    path = Path(path)
+    key = f"{classifier}.weight"
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt") as f:
+                return f.get_slice(key).get_shape()[0] if key in f.keys() else None
+        except Exception:  # unreadable: read_checkpoint gives the error when the weights are loaded
+            return None
+    try:
+        weight = read_checkpoint(path).get(key)
+    except CheckpointError:
+        return None
+    return None if weight is None else weight.shape[0]
+
+
 def adapt_in_chans(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     """First-conv weight for `in_chans` inputs: 1 channel sums over RGB, N repeats RGB and rescales by 3/N."""
     trained = weight.shape[1]

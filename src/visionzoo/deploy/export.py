@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import VisionzooError
 from .fold import fold_batch_norms, fold_layer_scales
 from .hoist import fix_input_size
 
@@ -28,7 +29,7 @@ EXTERNAL_DATA_BYTES = 2**30  # weights beyond this go to a side file (ONNX)
 _DYNAMIC_EXAMPLE_BATCH = 2
 
 
-class ExportError(RuntimeError):
+class ExportError(VisionzooError, RuntimeError):
     """The model or an option cannot be exported to the format (one line saying why)."""
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data import create_transform, resolve_data_config
+from ..errors import VisionzooError
 
 PHOTOS = Path(__file__).with_name("photos")
 PHOTO_NAMES = ("chelsea.jpg", "coffee.jpg", "rocket.jpg")
@@ -26,7 +27,7 @@ FP32_RTOL = 1e-4
 REDUCED_PRECISION_RTOL = 5e-2
 
 
-class VerificationError(RuntimeError):
+class VerificationError(VisionzooError, RuntimeError):
     """A deployed model disagrees with its eager model beyond the tolerance."""
 
 

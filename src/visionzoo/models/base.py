@@ -72,6 +72,9 @@ class ClassifierModel(nn.Module):
     supports_dynamic_img_size: ClassVar[bool] = False
     fixed_input_size: ClassVar[bool] = False  # True where the input size is part of the architecture (ViT)
     default_out_indices: ClassVar[int | tuple[int, ...]] = (0, 1, 2, 3, 4)
+    # Depth levels for layer-wise lr decay: regexes over parameter names, input side first; the numbers a
+    # pattern captures split it into one level per stage/block; unmatched parameters are the head.
+    depth_groups: ClassVar[tuple[str, ...]] = ()
 
     feature_info: list[FeatureInfo]
     num_classes: int

@@ -316,6 +316,7 @@ class ByobNet(ClassifierModel):
     """
 
     default_out_indices = (0, 1, 2, 3, 4)
+    depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(\d+)\.")
 
     def __init__(self, cfg: ByobNetConfig):
         super().__init__()

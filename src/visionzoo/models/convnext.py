@@ -205,6 +205,7 @@ class ConvNext(ClassifierModel):
     """ConvNeXt: stem, stages of ConvNextBlocks (stride 2 between stages), optional norm, head."""
 
     default_out_indices = (0, 1, 2, 3)
+    depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
 
     def __init__(self, cfg: ConvNextConfig):
         super().__init__()

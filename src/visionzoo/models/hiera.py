@@ -194,6 +194,7 @@ class Hiera(ClassifierModel):
     fixed_input_size = True
     supports_dynamic_img_size = True
     default_out_indices = (0, 1, 2, 3)
+    depth_groups = (r"^(?:pos_embed|pos_embed_win|patch_embed)", r"^blocks\.(\d+)\.")
 
     def __init__(self, cfg: HieraConfig):
         super().__init__()

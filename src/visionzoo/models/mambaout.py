@@ -170,6 +170,7 @@ class MambaOut(ClassifierModel):
 
     default_out_indices = (0, 1, 2, 3)
     global_pools = GLOBAL_POOLS
+    depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()

@@ -165,6 +165,7 @@ class ResNet(ClassifierModel):
 
     default_out_indices = (0, 1, 2, 3, 4)
     classifier_module = "fc"
+    depth_groups = (r"^(?:conv1|bn1)\.", r"^layer(\d+)\.(\d+)\.")
 
     def __init__(self, cfg: ResNetConfig):
         super().__init__()

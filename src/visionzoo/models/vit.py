@@ -85,6 +85,7 @@ class VisionTransformer(ClassifierModel):
     default_out_indices = 3  # the last three blocks
     global_pools = GLOBAL_POOLS
     classifier_module = "head"
+    depth_groups = (r"^(?:cls_token|reg_token|pos_embed|patch_embed)", r"^blocks\.(\d+)\.")
 
     def __init__(self, cfg: VitConfig):
         super().__init__()

@@ -29,6 +29,7 @@ class MobileNet(ClassifierModel):
 
     classifier_module = "classifier"
     global_pools = GLOBAL_POOLS
+    depth_groups = (r"^(?:conv_stem|bn1)\.", r"^blocks\.(\d+)\.(\d+)\.")
 
     def __init__(self, cfg: MobileNetConfig):
         super().__init__()
