@@ -35,8 +35,9 @@ def _models(name: str, img_size: int | None):
     import timm
 
     import visionzoo
+    from visionzoo.registry import get_architecture
 
-    fixed = visionzoo.registry.get_architecture(name).model_cls.fixed_input_size
+    fixed = get_architecture(name).model_cls.fixed_input_size
     kwargs = {"img_size": img_size} if img_size and fixed else {}
     torch.manual_seed(0)
     reference = timm.create_model(name, **kwargs).eval()
