@@ -103,7 +103,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "val"
         write_folder(root, args.images)
-        print(f"{args.images} synthetic JPEGs, {args.img_size}px crop_pct {args.crop_pct} {args.interpolation}, "
+        print(f"{args.images} synthetic JPEGs, {args.img_size}px crop_pct {args.crop_pct} "
+              f"{args.interpolation}, "
               f"batch {args.batch_size}, {cpus} CPUs, torch {torch.__version__}, Pillow {Image.__version__}")
         stages = stage_times(sorted(root.rglob("*.JPEG"))[:64], config)
         total = sum(stages.values())

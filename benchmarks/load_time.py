@@ -56,7 +56,8 @@ def time_in_fresh_process(template: str, name: str, path: Path, repeats: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="vit_so400m_patch14_siglip_378.webli_ft_in1k")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -65,7 +66,8 @@ def main() -> None:
         random_checkpoint(args.model, path)
         print(f"{args.model}: checkpoint {path.stat().st_size / 2**20:.0f} MiB")
         ours = time_in_fresh_process(VISIONZOO, args.model, path, args.repeats)
-        print(f"visionzoo: median {statistics.median(ours):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours)})")
+        runs = ", ".join(f"{t:.2f}" for t in ours)
+        print(f"visionzoo: median {statistics.median(ours):.2f} s  (runs: {runs})")
         try:
             import timm  # noqa: F401
         except ImportError:

@@ -37,7 +37,8 @@ def resolve_label(label: str | int, num_classes: int, where: str) -> int:
         if is_synset(text):
             if num_classes != NUM_CLASSES:
                 raise DataError(f"{where}: label {text} is an ImageNet synset, but the model has "
-                                f"{num_classes} classes, not ImageNet-1k's {NUM_CLASSES}; give class indices instead")
+                                f"{num_classes} classes, not ImageNet-1k's {NUM_CLASSES}; "
+                                "give class indices instead")
             index = imagenet_synset_to_index().get(text)
             if index is None:
                 raise DataError(f"{where}: synset {text} is not one of the {NUM_CLASSES} ImageNet-1k classes")

@@ -143,7 +143,8 @@ def load_exported(path: str | os.PathLike, format: str) -> Callable[[torch.Tenso
         try:
             import onnxruntime
         except ImportError:
-            raise ExportError("running an ONNX file needs onnxruntime: pip install 'visionzoo[export]'") from None
+            raise ExportError("running an ONNX file needs onnxruntime: "
+                              "pip install 'visionzoo[export]'") from None
 
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
