@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ def create_model(
     out_indices: int | Sequence[int] | None = None,
     drop_rate: float | None = None,
     drop_path_rate: float | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
     **arch_kwargs,
 ) -> nn.Module:
     """Create the model `name` ('arch' or 'arch.tag'; a bare arch means its default tag).
@@ -47,6 +50,8 @@ def create_model(
         img_size: input size of fixed-size models (ViT); the position embedding is resampled on load.
         features_only: return a feature extractor giving the maps at `out_indices` (see `feature_info`).
         drop_rate, drop_path_rate: head dropout and stochastic depth, for fine-tuning.
+        device: build the model directly there (e.g. 'cuda', or 'meta' for its structure without memory).
+        dtype: floating-point dtype of its parameters and buffers (initialised in float32, then cast).
         **arch_kwargs: any other field of the family's config dataclass.
 
     Raises:
@@ -75,8 +80,9 @@ def create_model(
         with torch.device("meta"):
             model = architecture.model_cls(config)
     else:
-        model = architecture.model_cls(config)
-        model.init_weights()
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            model = architecture.model_cls(config)
+            model.init_weights()
     model.pretrained_cfg = pretrained_cfg
 
     if load_weights:
@@ -84,6 +90,12 @@ def create_model(
 
         path = checkpoint_path if checkpoint_path is not None else download_pretrained(pretrained_cfg)
         load_into(model, read_checkpoint(path), pretrained_cfg, source=str(path))
+        if device is not None:
+            model.to(device)
+    if dtype is not None:
+        if not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        model.to(dtype)
 
     if features_only:
         from .models.base import FeatureExtractor

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,8 +45,13 @@ class PageFigure:
 
 
 @dataclass(frozen=True)
-class PretrainedCfg:
-    """Everything known about one published weight: location, preprocessing, head and reported results."""
+class PretrainedCfg(Mapping[str, Any]):
+    """Everything known about one published weight: location, preprocessing, head and reported results.
+
+    Typed and frozen, it also reads as a read-only mapping of the `to_dict` fields (`cfg['input_size']`,
+    `cfg.get('min_input_size')`, `dict(cfg)`), the dict view code written for the reference uses; the
+    record stays the one source, the mapping is a view of it.
+    """
 
     architecture: str
     tag: str
@@ -69,6 +76,15 @@ class PretrainedCfg:
     @property
     def name(self) -> str:
         return f"{self.architecture}.{self.tag}"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
     def to_dict(self) -> dict:
         """The preprocessing and head fields as a plain dict (results and page figures left out)."""

@@ -17,11 +17,11 @@ from torch import nn
 from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
+from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..registry import register_family
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
-GLOBAL_POOLS = ("avg", "max")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class ConvNextConfig(ModelConfig):
             raise ValueError(f"kernel_sizes {self.kernel_sizes} must be an int or have one entry per stage")
         check_choice("stem", self.stem, STEMS)
         check_choice("norm", self.norm, NORM_NAMES)
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool, SAME_WIDTH_POOL_TYPES)
         if self.head_norm_first and self.head_hidden_size:
             raise ValueError("head_hidden_size needs the pool -> norm head (head_norm_first=False)")
 
@@ -188,9 +188,10 @@ class ConvNextHead(nn.Module):
         self.fc = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        # The norm is channels-first, so it runs on the (B, C, 1, 1) pooled map before flattening.
-        x = x.mean((2, 3), keepdim=True) if self.global_pool == "avg" else x.amax((2, 3), keepdim=True)
-        x = self.drop(self.pre_logits(self.norm(x).flatten(1)))
+        # The norm is channels-first, so it runs on the (B, C, 1, 1) pooled map before flattening
+        # (or on the whole map, unpooled, with global_pool '').
+        x = self.norm(global_pool(x, self.global_pool, keepdim=True))
+        x = self.drop(self.pre_logits(x.flatten(1) if self.global_pool else x))
         return x if pre_logits else self.fc(x)
 
 
@@ -198,6 +199,7 @@ class ConvNext(ClassifierModel):
     """ConvNeXt: stem, stages of ConvNextBlocks (stride 2 between stages), optional norm, head."""
 
     default_out_indices = (0, 1, 2, 3)
+    global_pools = SAME_WIDTH_POOL_TYPES  # the head's norm follows the pool
 
     def __init__(self, cfg: ConvNextConfig):
         super().__init__()
