@@ -56,9 +56,11 @@ def create_model(
 
     Raises:
         UnknownModelError: unknown arch or tag (with suggestions).
-        TypeError: an option the architecture does not have.
+        TypeError: an option the architecture does not have, or a dtype that is not floating-point.
         CheckpointError: weights that cannot be found, read or fitted.
     """
+    if dtype is not None and not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
     architecture = get_architecture(name)
     pretrained_cfg = resolve_pretrained_cfg(name)
     if pretrained and pretrained_cfg is None:
@@ -93,8 +95,6 @@ def create_model(
         if device is not None:
             model.to(device)
     if dtype is not None:
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
         model.to(dtype)
 
     if features_only:
