@@ -11,6 +11,7 @@ from functools import cache
 import torch
 from torch import nn
 
+from .pretrained_cfg import PretrainedCfg
 from .registry import get_architecture, resolve_pretrained_cfg
 
 
@@ -22,6 +23,21 @@ def _build_config(arch: str, config, overrides: dict):
             raise TypeError(f"{arch} takes any input size, so it has no img_size option; just feed the size you want")
         raise TypeError(f"{arch} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(sorted(fields))}")
     return dataclasses.replace(config, **overrides)
+
+
+def _architecture_cfg(arch: str, model: nn.Module) -> PretrainedCfg:
+    """The config of a model built without a weights tag: ImageNet preprocessing and the model's own facts."""
+    from .data.imagenet import IMAGENET_MEAN, IMAGENET_STD
+
+    size = model.config.img_size if model.fixed_input_size else 224
+    height, width = (size, size) if isinstance(size, int) else size
+    first_conv = next(name for name, module in model.named_modules() if isinstance(module, nn.Conv2d))
+    return PretrainedCfg(
+        architecture=arch, tag="", hf_hub_id="", license="", num_classes=model.num_classes,
+        input_size=(model.in_chans, height, width), interpolation="bicubic", crop_pct=0.875,
+        crop_mode="center",
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, first_conv=first_conv, classifier=model.classifier_module,
+        fixed_input_size=model.fixed_input_size)
 
 
 def create_model(
@@ -85,7 +101,7 @@ def create_model(
         with torch.device(device) if device is not None else contextlib.nullcontext():
             model = architecture.model_cls(config)
             model.init_weights()
-    model.pretrained_cfg = pretrained_cfg
+    model.pretrained_cfg = pretrained_cfg or _architecture_cfg(architecture.name, model)
 
     if load_weights:
         from .weights import download_pretrained, load_into, read_checkpoint

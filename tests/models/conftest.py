@@ -1,4 +1,4 @@
-"""The registered architectures the model tests run over, and which of them are heavy (one list for every module)."""
+"""The registered architectures the model tests run over, and which are heavy (one list for every module)."""
 
 from __future__ import annotations
 

@@ -116,3 +116,13 @@ def test_reset_classifier_keeps_device_dtype_and_mode():
     model.reset_classifier(3)
     classifier = model.get_classifier()
     assert classifier.weight.dtype == torch.float64 and not classifier.training
+
+
+def test_model_without_a_tag_has_a_config_from_its_architecture(monkeypatch):
+    monkeypatch.setattr(visionzoo.factory, "resolve_pretrained_cfg", lambda name: None)
+    model = visionzoo.create_model("test_vit", in_chans=2, num_classes=7)
+    cfg = model.default_cfg
+    assert cfg is model.pretrained_cfg and cfg.architecture == "test_vit" and cfg.tag == ""
+    assert cfg["input_size"] == (2, *visionzoo.get_pretrained_cfg("test_vit").input_size[1:])
+    assert cfg["num_classes"] == 7 and cfg["classifier"] == "head"
+    assert model.get_submodule(cfg["first_conv"]).in_channels == 2

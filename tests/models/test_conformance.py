@@ -100,8 +100,9 @@ def test_features_only_matches_reference(arch, tmp_path):
     save_file({k: v.contiguous() for k, v in base.state_dict().items()}, checkpoint)
     del base
     reference = timm.create_model(arch, features_only=True, pretrained=True,
-                                  pretrained_cfg_overlay={"file": str(checkpoint)}, **img_size).eval().double()
-    ours = visionzoo.create_model(arch, features_only=True, checkpoint_path=checkpoint, **img_size).eval().double()
+                                  pretrained_cfg_overlay={"file": str(checkpoint)}, **img_size)
+    ours = visionzoo.create_model(arch, features_only=True, checkpoint_path=checkpoint, **img_size)
+    reference.eval().double(), ours.eval().double()
 
     assert [f.channels for f in ours.feature_info] == reference.feature_info.channels()
     assert [f.reduction for f in ours.feature_info] == reference.feature_info.reduction()

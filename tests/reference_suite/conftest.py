@@ -1,4 +1,4 @@
-"""Which of the reference suite's items run: those on one of our architectures, TorchScript and Hub tests aside."""
+"""Which items of the reference suite run: those on our architectures, TorchScript and Hub tests aside."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ import visionzoo
 from visionzoo import create_model
 from visionzoo.factory import parameter_count
 
-__all__ = ["create_model", "get_pretrained_cfg_value", "is_our_model", "list_models", "list_pretrained", "our_archs"]
+__all__ = ["create_model", "get_pretrained_cfg_value", "is_our_model", "list_models", "list_pretrained",
+           "our_archs"]
 
 MAX_PARAMS = 100e6  # the issue's scope; larger models would not fit the suite's time budget
 
@@ -36,8 +37,9 @@ def _ours(names: list[str]) -> list[str]:
 def list_models(filter="", module="", pretrained=False, exclude_filters="", name_matches_cfg=False,
                 include_tags=None) -> list[str]:
     """The reference's `list_models` with the same arguments, limited to our architectures."""
-    names = timm.list_models(filter=filter, module=module, pretrained=pretrained, exclude_filters=exclude_filters,
-                             name_matches_cfg=name_matches_cfg, include_tags=include_tags)
+    names = timm.list_models(filter=filter, module=module, pretrained=pretrained,
+                             exclude_filters=exclude_filters, name_matches_cfg=name_matches_cfg,
+                             include_tags=include_tags)
     return _ours(names)
 
 

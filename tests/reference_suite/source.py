@@ -1,4 +1,4 @@
-"""Fetch the reference's `tests/test_models.py` (timm 1.0.31 sdist) and point its model-API imports at our shim.
+"""Fetch the reference's `tests/test_models.py` (timm 1.0.31 sdist); point its model-API imports at our shim.
 
 The file is not vendored: it is downloaded once with pip into a cache directory (the suite's one use of the
 network) and rewritten in memory. `VISIONZOO_REFERENCE_SUITE_CACHE` moves the cache (default
@@ -17,7 +17,8 @@ from pathlib import Path
 VERSION = "1.0.31"
 MEMBER = f"timm-{VERSION}/tests/test_models.py"
 # The one line of the suite that names the model API; everything else it imports stays the reference's.
-ORIGINAL_IMPORT = "from timm import list_models, list_pretrained, create_model, set_scriptable, get_pretrained_cfg_value"
+ORIGINAL_IMPORT = ("from timm import list_models, list_pretrained, create_model, set_scriptable, "
+                   "get_pretrained_cfg_value")
 SHIM_IMPORT = ("from timm import set_scriptable\n"
                "from tests.reference_suite.shim import list_models, list_pretrained, create_model, "
                "get_pretrained_cfg_value")
@@ -44,7 +45,8 @@ def reference_test_file() -> Path:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"could not download the timm {VERSION} sdist (needs the package index once; "
-                               f"or set VISIONZOO_REFERENCE_SUITE_CACHE to a filled cache): {done.stderr[-500:]}")
+                               "or set VISIONZOO_REFERENCE_SUITE_CACHE to a filled cache): "
+                               f"{done.stderr[-500:]}")
         with tarfile.open(Path(tmp) / f"timm-{VERSION}.tar.gz") as sdist:
             data = sdist.extractfile(MEMBER).read()
         partial = Path(tmp) / "test_models.py"

@@ -30,7 +30,7 @@ class BatchNormAct2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # F.batch_norm directly: BatchNorm2d.forward branches on x.dim(), which torch.fx cannot trace. The
         # momentum is always a number here, so the running statistics update as BatchNorm2d updates them, and
-        # the batch count (kept for checkpoints) does not enter the computation: a traced graph does not count.
+        # the batch count (kept for checkpoints) does not enter the computation: traced graphs do not count.
         if self.training:
             self.num_batches_tracked.add_(1)
         x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,

@@ -115,8 +115,8 @@ class ClassifierModel(nn.Module):
     # Where the final linear layer lives; the string `global_pool` sits on the same parent module. Families
     # whose classifier is laid out otherwise (ViT's attention pooling) override the two methods below.
     classifier_module: ClassVar[str] = "head.fc"
-    # The pooling types (layers/pool.py) the head can take. A head whose pooled features go through a norm or a
-    # conv before the classifier cannot take 'catavgmax' (it doubles the width): those families narrow this.
+    # The pooling types (layers/pool.py) the head can take. A head whose pooled features go through a norm or
+    # a conv before the classifier cannot take 'catavgmax' (it doubles the width): those families narrow this.
     global_pools: ClassVar[tuple[str, ...]] = POOL_TYPES
 
     def _classifier_parent(self) -> tuple[nn.Module, str]:
@@ -136,11 +136,12 @@ class ClassifierModel(nn.Module):
         setattr(parent, name, self.new_classifier(self.head_hidden_size, num_classes))
 
     def new_classifier(self, in_features: int, num_classes: int) -> nn.Module:
-        """A linear classifier (Identity for 0 classes) on the model's device and dtype, in its train/eval mode."""
+        """A linear classifier (Identity for 0 classes) on the model's device and dtype, in its mode."""
         if num_classes <= 0:
             return nn.Identity()
         reference = next(self.parameters())
-        return nn.Linear(in_features, num_classes, device=reference.device, dtype=reference.dtype).train(self.training)
+        classifier = nn.Linear(in_features, num_classes, device=reference.device, dtype=reference.dtype)
+        return classifier.train(self.training)
 
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""

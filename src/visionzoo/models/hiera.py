@@ -185,11 +185,12 @@ def checked_token_grid(x: torch.Tensor, image_size: tuple[int, int], img_size: t
     for tokens, unit, stride in zip(grid, mask_unit_size, q_stride, strict=True):
         if tokens % unit or tokens % stride ** unroll_levels:
             raise ValueError(f"a {grid[0]}x{grid[1]} token grid does not split into whole mask units of "
-                             f"{tuple(mask_unit_size)}; use an input size that is a multiple of {patch_stride * unit}")
+                             f"{tuple(mask_unit_size)}; use an input size that is a multiple of "
+                             f"{patch_stride * unit}")
     return x
 
 
-# A graph node for torch.fx: the check runs when the traced graph runs, on real sizes, not on the tracer's proxies.
+# A graph node for torch.fx: the check runs when the traced graph runs, on real sizes, not on proxies.
 torch.fx.wrap("checked_token_grid")
 
 

@@ -43,7 +43,7 @@ class VitConfig(ModelConfig):
     reg_tokens: int = 0
     no_embed_class: bool = False  # position embedding for patches only; class/register tokens get none
     global_pool: str = "token"  # '' (none), 'token', 'avg', 'max', 'avgmax' or 'map' (attention pooling)
-    fc_norm: bool | None = None  # final norm after pooling instead of before; None: for 'avg', 'max', 'avgmax'
+    fc_norm: bool | None = None  # final norm after pooling instead of before; None: for avg/max/avgmax
     act: str = "gelu"
     norm_eps: float = 1e-6
     dynamic_img_size: bool = False  # resample the position embedding to every input size
@@ -61,7 +61,7 @@ class VitConfig(ModelConfig):
 
 def position_embedding_for(pos_embed: torch.Tensor, grid: tuple[int, int], built_grid: tuple[int, int],
                            num_prefix: int, dynamic: bool, patch_size: int) -> torch.Tensor:
-    """The position embedding for a `grid` of patches: as built, resampled (dynamic size), or a clear error."""
+    """The position embedding for a `grid` of patches: as built, resampled (dynamic size), or an error."""
     if tuple(grid) == tuple(built_grid):
         return pos_embed
     if dynamic:
