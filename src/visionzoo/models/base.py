@@ -81,7 +81,8 @@ class ClassifierModel(nn.Module):
 
     @property
     def pretrained_cfg(self) -> PretrainedCfg | None:
-        """The record of the weights' tag (`create_model` sets it; None for a model built without one).
+        """The record of the weights' tag, set by `create_model` (for an arch without published weights, a
+        record derived from the architecture, with an empty tag); None for a model built from its class.
 
         The record is frozen and typed, and also reads as a mapping (`cfg['input_size']`, `cfg.get('mean')`),
         as code written for the reference expects of `model.pretrained_cfg` and `model.default_cfg`.
