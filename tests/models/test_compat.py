@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from torchvision.models.feature_extraction import create_feature_extractor
 
 import visionzoo
 from tests.models.conftest import ARCHS, arch_params
 from tests.reference import conformance_input_sizes, meta_model
+from visionzoo.factory import parameter_count
 from visionzoo.layers.pool import POOL_TYPES, PoolTypeError, global_pool, pooled_width
+from visionzoo.registry import get_architecture
 
 
 def _small_kwargs(arch):
@@ -22,28 +24,49 @@ def _small_kwargs(arch):
     return {"img_size": conformance_input_sizes(probe)[0]} if probe.fixed_input_size else {}
 
 
-def _input(arch, model, batch=2):
+def _input(arch, model, batch=2, device="cpu"):
     kwargs = _small_kwargs(arch)
     height, width = kwargs.get("img_size", (64, 64))
-    return torch.randn(batch, model.in_chans, height, width, generator=torch.Generator().manual_seed(0))
+    return torch.randn(batch, model.in_chans, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+
+
+def _smallest_of_each_family():
+    smallest = {}
+    for arch in sorted(ARCHS, key=parameter_count):
+        smallest.setdefault(get_architecture(arch).family, arch)
+    return sorted(smallest.values())
+
+
+def _traced(model, x):
+    """The model's output, and that of its torch.fx and create_feature_extractor graphs."""
+    with torch.no_grad():
+        expected = model(x)
+        traced = torch.fx.symbolic_trace(model)
+        # the classifier is the last module every family runs, so its node's output is the model's
+        extractor = create_feature_extractor(model, return_nodes={model.classifier_module: "out"})
+        return expected, traced(x), extractor(x)["out"], traced
 
 
 @pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_torch_fx_traces_model(arch):
-    model = visionzoo.create_model(arch, **_small_kwargs(arch)).eval()
-    x = _input(arch, model)
-    with torch.no_grad():
-        expected = model(x)
-        traced = torch.fx.symbolic_trace(model)
-        torch.testing.assert_close(traced(x), expected, rtol=0, atol=0)
-        _, eval_nodes = get_graph_node_names(model)
-        extractor = create_feature_extractor(model, return_nodes={eval_nodes[-1]: "out"})
-        torch.testing.assert_close(extractor(x)["out"], expected, rtol=0, atol=0)
+    # On the meta device: tracing is about the forward's Python, not the numbers (next test for those).
+    model = visionzoo.create_model(arch, device="meta", **_small_kwargs(arch)).eval()
+    x = _input(arch, model, device="meta")
+    expected, traced_out, extracted, traced = _traced(model, x)
+    assert traced_out.shape == extracted.shape == expected.shape
     if model.fixed_input_size and not model.config.dynamic_img_size:
         # the size check is a node of the graph: a traced model still says what is wrong
         side = x.shape[-1] + model.feature_info[-1].reduction
         with pytest.raises(ValueError, match="does not match this model's img_size"):
-            traced(torch.randn(1, 3, side, side))
+            traced(torch.randn(1, 3, side, side, device="meta"))
+
+
+@pytest.mark.parametrize("arch", _smallest_of_each_family())
+def test_torch_fx_graphs_compute_what_the_model_computes(arch):
+    model = visionzoo.create_model(arch, **_small_kwargs(arch)).eval()
+    expected, traced_out, extracted, _ = _traced(model, _input(arch, model))
+    torch.testing.assert_close(traced_out, expected, rtol=0, atol=0)
+    torch.testing.assert_close(extracted, expected, rtol=0, atol=0)
 
 
 def test_torch_fx_trains_through_batchnorm_act():
@@ -57,30 +80,27 @@ def test_torch_fx_trains_through_batchnorm_act():
 
 @pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_every_pool_type_or_the_reference_error(arch):
-    model = visionzoo.create_model(arch, num_classes=0, **_small_kwargs(arch)).eval()
-    x = _input(arch, model, batch=1)
-    with torch.no_grad():
-        features = model.forward_features(x)
+    # shapes only: on the meta device
+    model = visionzoo.create_model(arch, num_classes=0, device="meta", **_small_kwargs(arch)).eval()
+    features = model.forward_features(_input(arch, model, batch=1, device="meta"))
     for pool in POOL_TYPES:
         if pool not in model.global_pools:
             # a ValueError like every bad option, and the AssertionError the reference's callers catch
             with pytest.raises(PoolTypeError, match="global_pool must be one of"):
                 model.reset_classifier(5, pool)
             with pytest.raises(AssertionError):
-                visionzoo.create_model(arch, global_pool=pool, **_small_kwargs(arch))
+                visionzoo.create_model(arch, global_pool=pool, device="meta", **_small_kwargs(arch))
             continue
         model.reset_classifier(0, pool)
-        with torch.no_grad():
-            pooled = model.forward_head(features, pre_logits=True)
+        pooled = model.forward_head(features, pre_logits=True)
         if not pool:
             assert pooled.ndim > 2  # no pooling: the unpooled features (through any norm)
             continue
         assert pooled.shape == (1, model.head_hidden_size)
         model.reset_classifier(5, pool)
-        with torch.no_grad():
-            assert model.forward_head(features).shape == (1, 5)
+        assert model.forward_head(features).shape == (1, 5)
     if "catavgmax" in model.global_pools:
-        created = visionzoo.create_model(arch, global_pool="catavgmax", **_small_kwargs(arch))
+        created = visionzoo.create_model(arch, global_pool="catavgmax", device="meta", **_small_kwargs(arch))
         assert created.head_hidden_size == pooled_width("catavgmax", created.num_features)
         assert created.get_classifier().in_features == 2 * created.num_features
 
