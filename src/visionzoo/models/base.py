@@ -69,6 +69,9 @@ class ClassifierModel(nn.Module):
     supports_dynamic_img_size: ClassVar[bool] = False
     fixed_input_size: ClassVar[bool] = False  # True where the input size is part of the architecture (ViT)
     default_out_indices: ClassVar[int | tuple[int, ...]] = (0, 1, 2, 3, 4)
+    # Layout of `forward_features` (the reference's attribute name): 'NCHW', or 'NHWC' for channels-last
+    # families; token models return (B, N, C) sequences whatever it says.
+    output_fmt: ClassVar[str] = "NCHW"
 
     feature_info: list[FeatureInfo]
     num_classes: int

@@ -170,6 +170,7 @@ class MambaOut(ClassifierModel):
 
     default_out_indices = (0, 1, 2, 3)
     global_pools = GLOBAL_POOLS
+    output_fmt = "NHWC"  # the blocks work channels-last
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()
