@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from tests.reference_suite.shim import is_our_model
 
 # Out of scope, by test function, with the reason.
@@ -25,6 +27,7 @@ _deselected: Counter = Counter()
 def pytest_configure(config):
     for marker in SUITE_MARKERS:
         config.addinivalue_line("markers", f"{marker}: a group of the reference's model test-suite")
+    config.addinivalue_line("markers", "reference_suite: an item of the reference's model test-suite")
 
 
 def _reason(item) -> str | None:
@@ -45,6 +48,10 @@ def pytest_collection_modifyitems(config, items):
         reason = _reason(item) if item.module.__name__.endswith("test_reference_models") else None
         if reason is None:
             keep.append(item)
+            if item.module.__name__.endswith("test_reference_models"):
+                # hundreds of model builds: heavy (still run in CI), and selectable as a group
+                item.add_marker(pytest.mark.heavy)
+                item.add_marker(pytest.mark.reference_suite)
         else:
             drop.append(item)
             _deselected[reason] += 1
