@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -10,8 +11,10 @@ from functools import cache
 import torch
 from torch import nn
 
+from .data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from .errors import OptionError, UserError
 from .models.base import FeatureExtractor
+from .pretrained_cfg import PretrainedCfg
 from .registry import get_architecture, resolve_pretrained_cfg
 from .weights import checkpoint_classes, download_pretrained, load_into, read_checkpoint
 
@@ -25,6 +28,17 @@ def _build_config(arch: str, config, overrides: dict):
     return dataclasses.replace(config, **overrides)
 
 
+def _architecture_cfg(arch: str, model: nn.Module) -> PretrainedCfg:
+    """The config of a model built without a weights tag: ImageNet preprocessing and the model's own facts."""
+    height, width = model.default_img_size
+    return PretrainedCfg(
+        architecture=arch, tag="", hf_hub_id="", license="", num_classes=model.num_classes,
+        input_size=(model.in_chans, height, width), interpolation="bicubic", crop_pct=0.875,
+        crop_mode="center", mean=IMAGENET_MEAN, std=IMAGENET_STD, first_conv=model.first_conv,
+        classifier=model.classifier_module, fixed_input_size=model.fixed_input_size,
+        pool_size=None if model.fixed_input_size else model.feature_map_size((height, width)))
+
+
 def create_model(
     name: str,
     pretrained: bool = False,
@@ -36,6 +50,8 @@ def create_model(
     out_indices: int | Sequence[int] | None = None,
     drop_rate: float | None = None,
     drop_path_rate: float | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
     **arch_kwargs,
 ) -> nn.Module:
     """Create the model `name` ('arch' or 'arch.tag'; a bare arch means its default tag).
@@ -50,13 +66,18 @@ def create_model(
             resampled on load); for the others it sets the default size (`model.default_img_size`).
         features_only: return a feature extractor giving the maps at `out_indices` (see `feature_info`).
         drop_rate, drop_path_rate: head dropout and stochastic depth, for fine-tuning.
+        device: build the model directly there (e.g. 'cuda', or 'meta' for its structure without memory).
+        dtype: floating-point dtype of its parameters and buffers (initialised in float32, then cast).
         **arch_kwargs: any other field of the family's config dataclass.
 
     Raises:
         UnknownModelError: unknown arch or tag (with suggestions).
-        OptionError (a TypeError): an option the architecture does not have.
+        OptionError (a TypeError): an option the architecture does not have; TypeError: a dtype that is not
+            floating-point.
         CheckpointError: weights that cannot be found, read or fitted.
     """
+    if dtype is not None and not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
     architecture = get_architecture(name)
     pretrained_cfg = resolve_pretrained_cfg(name)
     if pretrained and pretrained_cfg is None:
@@ -82,13 +103,18 @@ def create_model(
         with torch.device("meta"):
             model = architecture.model_cls(config)
     else:
-        model = architecture.model_cls(config)
-        model.init_weights()
-    model.pretrained_cfg = pretrained_cfg
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            model = architecture.model_cls(config)
+            model.init_weights()
+    model.pretrained_cfg = pretrained_cfg or _architecture_cfg(architecture.name, model)
 
     if load_weights:
         path = checkpoint_path if checkpoint_path is not None else download_pretrained(pretrained_cfg)
         load_into(model, read_checkpoint(path), pretrained_cfg, source=str(path))
+        if device is not None:
+            model.to(device)
+    if dtype is not None:
+        model.to(dtype)
 
     if features_only:
         return FeatureExtractor(model, out_indices)

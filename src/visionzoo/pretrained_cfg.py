@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .data.imagenet import NORMALIZATIONS
 
@@ -33,12 +35,16 @@ class ReportedResult:
 
 
 @dataclass(frozen=True)
-class PretrainedCfg:
+class PretrainedCfg(Mapping[str, Any]):
     """Everything known about one published weight: location, preprocessing, head and reported results.
 
     The data files hold only what is about the weights. `first_conv`, `classifier`, `fixed_input_size` and
     `pool_size` are facts of the architecture: the registry fills them in from the model class when it hands
     out the record (they are None in the raw records of `all_pretrained_cfgs`).
+
+    Typed and frozen, it also reads as a read-only mapping of the `to_dict` fields (`cfg['input_size']`,
+    `cfg.get('min_input_size')`, `dict(cfg)`), the dict view code written for the reference uses; the
+    record stays the one source, the mapping is a view of it.
     """
 
     architecture: str
@@ -64,6 +70,15 @@ class PretrainedCfg:
     @property
     def name(self) -> str:
         return f"{self.architecture}.{self.tag}"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
     def to_dict(self) -> dict:
         """The preprocessing and head fields as a plain dict (the results left out)."""

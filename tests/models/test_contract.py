@@ -9,15 +9,9 @@ import torch
 from torch import nn
 
 import visionzoo
-from tests.reference import conformance_input_sizes, count_params, meta_model
+from tests.models.conftest import ARCHS, arch_params
+from tests.reference import conformance_input_sizes, meta_model
 from visionzoo.models.base import ClassifierModel, FeatureInfo
-
-ARCHS = visionzoo.list_models()
-HEAVY = {name for name in ARCHS if count_params(meta_model(name)) > 100e6}
-
-
-def _params(names):
-    return [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in names]
 
 
 def _small_kwargs(arch):
@@ -35,7 +29,7 @@ def _input(model, batch=2):
     return torch.randn(batch, model.config.in_chans, height, width)
 
 
-@pytest.mark.parametrize("arch", _params(ARCHS))
+@pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_classifier_interface(arch):
     model = visionzoo.create_model(arch, **_small_kwargs(arch)).eval()
     assert isinstance(model, ClassifierModel)
@@ -64,7 +58,7 @@ def test_classifier_interface(arch):
         assert model(x).shape == (2, model.head_hidden_size)
 
 
-@pytest.mark.parametrize("arch", _params(ARCHS))
+@pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_feature_info_and_features_only(arch):
     extractor = visionzoo.create_model(arch, features_only=True, **_small_kwargs(arch)).eval()
     base = extractor.model
@@ -87,7 +81,7 @@ def test_feature_info_and_features_only(arch):
     torch.testing.assert_close(last_two[-1], all_levels[-1])
 
 
-@pytest.mark.parametrize("arch", _params(ARCHS))
+@pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_training_step_with_drop_path(arch):
     model = visionzoo.create_model(arch, drop_rate=0.1, drop_path_rate=0.1, num_classes=5, **_small_kwargs(arch))
     model.train()
@@ -96,7 +90,7 @@ def test_training_step_with_drop_path(arch):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("arch", _params(ARCHS))
+@pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_config_and_tags_agree(arch):
     probe = meta_model(arch)
     tags = [visionzoo.get_pretrained_cfg(n) for n in visionzoo.list_pretrained(f"{arch}.*")]

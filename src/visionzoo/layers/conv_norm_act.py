@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .activations import make_activation
@@ -27,7 +28,14 @@ class BatchNormAct2d(nn.BatchNorm2d):
         self.act = make_activation(act, inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(super().forward(x))
+        # F.batch_norm directly: BatchNorm2d.forward branches on x.dim(), which torch.fx cannot trace. The
+        # momentum is always a number here, so the running statistics update as BatchNorm2d updates them, and
+        # the batch count (kept for checkpoints) does not enter the computation: traced graphs do not count.
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                         self.momentum, self.eps)
+        return self.act(x)
 
 
 class ConvNormAct(nn.Module):

@@ -43,12 +43,11 @@ class _ScaleOnlyNorm(nn.Module):
         if self.weight is not None:
             nn.init.ones_(self.weight)
 
-    def _scale(self, x: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    def _scale(self, x: torch.Tensor, channels_first: bool) -> torch.Tensor:
         if self.weight is None:
             return x
-        shape = [1] * x.ndim
-        shape[channel_dim] = -1
-        return x * self.weight.view(shape)
+        # NCHW: the per-channel weight broadcasts over H and W (a shape built from x.ndim would stop torch.fx)
+        return x * (self.weight[:, None, None] if channels_first else self.weight)
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, eps={self.eps}, affine={self.weight is not None}"
@@ -66,21 +65,21 @@ class RmsNorm2d(_ScaleOnlyNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + self.eps)
-        return self._scale(x, 1)
+        return self._scale(x, channels_first=True)
 
 
 class SimpleNorm(_ScaleOnlyNorm):
     """x / sqrt(unbiased variance + eps) * weight over the last dimension (channels-last input)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._scale(x * torch.rsqrt(x.var(dim=-1, keepdim=True) + self.eps), -1)
+        return self._scale(x * torch.rsqrt(x.var(dim=-1, keepdim=True) + self.eps), channels_first=False)
 
 
 class SimpleNorm2d(_ScaleOnlyNorm):
     """x / sqrt(unbiased variance + eps) * weight over the channels of an NCHW tensor."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._scale(x * torch.rsqrt(x.var(dim=1, keepdim=True) + self.eps), 1)
+        return self._scale(x * torch.rsqrt(x.var(dim=1, keepdim=True) + self.eps), channels_first=True)
 
 
 _NORMS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {

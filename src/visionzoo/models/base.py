@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import InputSizeError
+from ..layers.pool import POOL_TYPES, check_pool_type, pooled_width
 
 if TYPE_CHECKING:
     from ..pretrained_cfg import PretrainedCfg
@@ -75,16 +76,45 @@ class ClassifierModel(nn.Module):
     # Depth levels for layer-wise lr decay: regexes over parameter names, input side first; the numbers a
     # pattern captures split it into one level per stage/block; unmatched parameters are the head.
     depth_groups: ClassVar[tuple[str, ...]] = ()
+    # Layout of `forward_features` (the reference's attribute name): 'NCHW', or 'NHWC' for channels-last
+    # families; token models return (B, N, C) sequences whatever it says.
+    output_fmt: ClassVar[str] = "NCHW"
 
     feature_info: list[FeatureInfo]
     num_classes: int
     num_features: int
-    pretrained_cfg: PretrainedCfg | None = None
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of the input image."""
+        return self.config.in_chans
+
+    @property
+    def pretrained_cfg(self) -> PretrainedCfg | None:
+        """The record of the weights' tag, set by `create_model` (for an arch without published weights, a
+        record derived from the architecture, with an empty tag); None for a model built from its class.
+
+        The record is frozen and typed, and also reads as a mapping (`cfg['input_size']`, `cfg.get('mean')`),
+        as code written for the reference expects of `model.pretrained_cfg` and `model.default_cfg`.
+        """
+        return self.__dict__.get("_pretrained_cfg")
+
+    @pretrained_cfg.setter
+    def pretrained_cfg(self, cfg: PretrainedCfg | None) -> None:
+        self.__dict__["_pretrained_cfg"] = cfg
+
+    @property
+    def default_cfg(self) -> PretrainedCfg | None:
+        """The reference's older name of `pretrained_cfg`: the same object, not a copy."""
+        return self.pretrained_cfg
 
     @property
     def head_hidden_size(self) -> int:
-        """Width of `forward_head(x, pre_logits=True)`: `num_features` unless the head has a hidden layer."""
-        return self.__dict__.get("_head_hidden_size", self.num_features)
+        """Width of `forward_head(x, pre_logits=True)`: `num_features` unless the head has a hidden layer,
+        doubled by 'catavgmax' pooling where the pooled features feed the classifier directly."""
+        if "_head_hidden_size" in self.__dict__:
+            return self.__dict__["_head_hidden_size"]
+        return pooled_width(getattr(self._classifier_parent()[0], "global_pool", "avg"), self.num_features)
 
     @head_hidden_size.setter
     def head_hidden_size(self, width: int) -> None:
@@ -96,7 +126,9 @@ class ClassifierModel(nn.Module):
     # Where the final linear layer lives; the string `global_pool` sits on the same parent module. Families
     # whose classifier is laid out otherwise (ViT's attention pooling) override the two methods below.
     classifier_module: ClassVar[str] = "head.fc"
-    global_pools: ClassVar[tuple[str, ...]] = ("avg", "max")
+    # The pooling types (layers/pool.py) the head can take. A head whose pooled features go through a norm or
+    # a conv before the classifier cannot take 'catavgmax' (it doubles the width): those families narrow this.
+    global_pools: ClassVar[tuple[str, ...]] = POOL_TYPES
 
     def _classifier_parent(self) -> tuple[nn.Module, str]:
         parent, _, name = self.classifier_module.rpartition(".")
@@ -109,10 +141,18 @@ class ClassifierModel(nn.Module):
         """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
         parent, name = self._classifier_parent()
         if global_pool is not None:
-            check_choice("global_pool", global_pool, self.global_pools)
+            check_pool_type(global_pool, self.global_pools)
             parent.global_pool = global_pool
         self.num_classes = num_classes
-        setattr(parent, name, nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity())
+        setattr(parent, name, self.new_classifier(self.head_hidden_size, num_classes))
+
+    def new_classifier(self, in_features: int, num_classes: int) -> nn.Module:
+        """A linear classifier (Identity for 0 classes) on the model's device and dtype, in its mode."""
+        if num_classes <= 0:
+            return nn.Identity()
+        reference = next(self.parameters())
+        classifier = nn.Linear(in_features, num_classes, device=reference.device, dtype=reference.dtype)
+        return classifier.train(self.training)
 
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""

@@ -22,9 +22,9 @@ from ..layers.channels import conv_groups, make_divisible
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
+from ..layers.pool import check_pool_type, global_pool, pooled_width
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
-GLOBAL_POOLS = ("avg", "max")
 DOWNSAMPLES = ("avg", "conv1x1", "")
 ATTENTIONS = ("se", "")
 
@@ -73,7 +73,7 @@ class ByobNetConfig(ModelConfig):
     def __post_init__(self):
         check_choice("downsample", self.downsample, DOWNSAMPLES)
         check_choice("attn", self.attn, ATTENTIONS)
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool)
         if not self.stages:
             raise ValueError("a ByobNet needs at least one stage")
 
@@ -300,11 +300,11 @@ class ClassifierHead(nn.Module):
         super().__init__()
         self.global_pool = pool
         self.drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+        width = pooled_width(pool, in_features)
+        self.fc = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean((2, 3)) if self.global_pool == "avg" else x.amax((2, 3))
-        x = self.drop(x)
+        x = self.drop(global_pool(x, self.global_pool))
         return x if pre_logits else self.fc(x)
 
 

@@ -18,11 +18,11 @@ from ..layers.activations import make_activation
 from ..layers.channels import make_divisible
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
+from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
-GLOBAL_POOLS = ("avg", "max")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ConvNextConfig(ModelConfig):
             raise ValueError(f"kernel_sizes {self.kernel_sizes} must be an int or have one entry per stage")
         check_choice("stem", self.stem, STEMS)
         check_choice("norm", self.norm, NORM_NAMES)
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool, SAME_WIDTH_POOL_TYPES)
         if self.head_norm_first and self.head_hidden_size:
             raise ValueError("head_hidden_size needs the pool -> norm head (head_norm_first=False)")
 
@@ -195,9 +195,10 @@ class ConvNextHead(nn.Module):
         self.fc = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        # The norm is channels-first, so it runs on the (B, C, 1, 1) pooled map before flattening.
-        x = x.mean((2, 3), keepdim=True) if self.global_pool == "avg" else x.amax((2, 3), keepdim=True)
-        x = self.drop(self.pre_logits(self.norm(x).flatten(1)))
+        # The norm is channels-first, so it runs on the (B, C, 1, 1) pooled map before flattening
+        # (or on the whole map, unpooled, with global_pool '').
+        x = self.norm(global_pool(x, self.global_pool, keepdim=True))
+        x = self.drop(self.pre_logits(x.flatten(1) if self.global_pool else x))
         return x if pre_logits else self.fc(x)
 
 
@@ -206,6 +207,7 @@ class ConvNext(ClassifierModel):
 
     default_out_indices = (0, 1, 2, 3)
     depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
+    global_pools = SAME_WIDTH_POOL_TYPES  # the head's norm follows the pool
 
     def __init__(self, cfg: ConvNextConfig):
         super().__init__()

@@ -25,10 +25,9 @@ from torch import nn
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
+from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
-
-GLOBAL_POOLS = ("avg", "max")
+from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -67,7 +66,7 @@ class HieraConfig(ModelConfig):
             raise ValueError(f"q_pool must be below the number of stages ({len(self.depths)}), got {self.q_pool}")
         if not self.expand_proj and self.dim_mul != 2:
             raise ValueError("expand_proj=False doubles the width by concatenation, so it needs dim_mul=2")
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool, SAME_WIDTH_POOL_TYPES)
 
 
 def unroll(x: torch.Tensor, stride: tuple[int, int], levels: int) -> torch.Tensor:
@@ -172,6 +171,29 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)
 
 
+def checked_token_grid(x: torch.Tensor, image_size: tuple[int, int], img_size: tuple[int, int], dynamic: bool,
+                       mask_unit_size: tuple[int, int], q_stride: tuple[int, int], unroll_levels: int,
+                       patch_stride: int) -> torch.Tensor:
+    """The patch map `x` (B, H, W, C) unchanged, if the input size is the model's (or it is dynamic) and the
+    token grid splits into whole mask units and pooling cells; else a ValueError saying which sizes work."""
+    height, width = image_size
+    if (height, width) != tuple(img_size) and not dynamic:
+        raise ValueError(f"input of {height}x{width} pixels does not match this model's img_size "
+                         f"{img_size[0]}x{img_size[1]}; create the model with that img_size or with "
+                         "dynamic_img_size=True")
+    grid = (x.shape[1], x.shape[2])
+    for tokens, unit, stride in zip(grid, mask_unit_size, q_stride, strict=True):
+        if tokens % unit or tokens % stride ** unroll_levels:
+            raise ValueError(f"a {grid[0]}x{grid[1]} token grid does not split into whole mask units of "
+                             f"{tuple(mask_unit_size)}; use an input size that is a multiple of "
+                             f"{patch_stride * unit}")
+    return x
+
+
+# A graph node for torch.fx: the check runs when the traced graph runs, on real sizes, not on proxies.
+torch.fx.wrap("checked_token_grid")
+
+
 class NormClassifierHead(nn.Module):
     """Token pooling, LayerNorm, dropout and a linear classifier."""
 
@@ -183,8 +205,7 @@ class NormClassifierHead(nn.Module):
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean(dim=1) if self.global_pool == "avg" else x.amax(dim=1)
-        x = self.drop(self.norm(x))
+        x = self.drop(self.norm(global_pool(x, self.global_pool, dim=1)))
         return x if pre_logits else self.fc(x)
 
 
@@ -193,6 +214,7 @@ class Hiera(ClassifierModel):
 
     fixed_input_size = True
     supports_dynamic_img_size = True
+    global_pools = SAME_WIDTH_POOL_TYPES  # the head's norm follows the pool
     default_out_indices = (0, 1, 2, 3)
     depth_groups = (r"^(?:pos_embed|pos_embed_win|patch_embed)", r"^blocks\.(\d+)\.")
 
@@ -251,18 +273,6 @@ class Hiera(ClassifierModel):
         if isinstance(self.head.fc, nn.Linear):
             self.head.fc.weight.mul_(1e-3)
 
-    def _check_grid(self, height: int, width: int, grid: tuple[int, int]) -> None:
-        img_size = _pair(self.config.img_size)
-        if (height, width) != img_size and not self.config.dynamic_img_size:
-            raise ValueError(f"input of {height}x{width} pixels does not match this model's img_size "
-                             f"{img_size[0]}x{img_size[1]}; create the model with that img_size or with "
-                             "dynamic_img_size=True")
-        for tokens, unit, stride in zip(grid, self.mask_unit_size, self.q_stride, strict=True):
-            if tokens % unit or tokens % stride ** self.unroll_levels:
-                raise ValueError(f"a {grid[0]}x{grid[1]} token grid does not split into whole mask units of "
-                                 f"{self.mask_unit_size}; use an input size that is a multiple of "
-                                 f"{self.config.patch_stride * unit}")
-
     def _abswin_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         """Global embedding interpolated to the token grid plus the window embedding tiled over every mask unit."""
         units = [g // u for g, u in zip(grid, self.mask_unit_size, strict=True)]
@@ -273,9 +283,10 @@ class Hiera(ClassifierModel):
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Unrolled, position-embedded tokens (B, N, C) and the token grid they came from."""
         height, width = x.shape[-2:]
-        x = self.patch_embed(x)
+        x = checked_token_grid(self.patch_embed(x), (height, width), _pair(self.config.img_size),
+                               self.config.dynamic_img_size, self.mask_unit_size, self.q_stride,
+                               self.unroll_levels, self.config.patch_stride)
         grid = (x.shape[1], x.shape[2])
-        self._check_grid(height, width, grid)
         x = x + self._abswin_pos_embed(grid)
         return unroll(x, self.q_stride, self.unroll_levels), grid
 

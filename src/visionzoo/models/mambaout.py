@@ -21,10 +21,11 @@ from torch import nn
 from ..layers.activations import make_activation
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
+from ..layers.pool import check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
-GLOBAL_POOLS = ("", "avg")
+GLOBAL_POOLS = ("", "avg")  # the head norm follows the pool; the reference takes no other kind
 DOWNSAMPLES = ("conv", "conv_nf")
 HEADS = ("mlp_norm", "mlp")
 
@@ -54,7 +55,7 @@ class MambaOutConfig(ModelConfig):
             raise ValueError(f"depths {self.depths} and dims {self.dims} must have one entry per stage")
         check_choice("downsample", self.downsample, DOWNSAMPLES)
         check_choice("head", self.head, HEADS)
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool, GLOBAL_POOLS)
 
 
 def _conv_channels_last(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -159,8 +160,7 @@ class MlpHead(nn.Module):
         self.fc = nn.Linear(hidden, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.global_pool == "avg":
-            x = x.mean(dim=(1, 2))
+        x = global_pool(x, self.global_pool, dim=(1, 2))
         x = self.drop(self.pre_logits(self.norm(x)))
         return x if pre_logits else self.fc(x)
 
@@ -171,6 +171,7 @@ class MambaOut(ClassifierModel):
     default_out_indices = (0, 1, 2, 3)
     global_pools = GLOBAL_POOLS
     depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
+    output_fmt = "NHWC"  # the blocks work channels-last
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()

@@ -20,11 +20,11 @@ from ..layers.activations import make_activation
 from ..layers.conv_norm_act import make_conv2d
 from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
+from ..layers.pool import check_pool_type, global_pool
 from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("conv7", "deep", "deep_tiered")
-GLOBAL_POOLS = ("avg", "max")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ResNetConfig(ModelConfig):
         if self.block == "basic" and (self.cardinality != 1 or self.base_width != 64):
             raise ValueError("basic blocks have no groups: cardinality must be 1 and base_width 64")
         check_choice("stem", self.stem, STEMS)
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool)
 
     @property
     def expansion(self) -> int:
@@ -200,7 +200,7 @@ class ResNet(ClassifierModel):
 
         self.num_features = in_chs
         self.head_drop = nn.Dropout(cfg.drop_rate)
-        self.fc = nn.Linear(in_chs, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.fc = nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -223,8 +223,7 @@ class ResNet(ClassifierModel):
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean((2, 3)) if self.global_pool == "avg" else x.amax((2, 3))
-        x = self.head_drop(x)
+        x = self.head_drop(global_pool(x, self.global_pool))
         return x if pre_logits else self.fc(x)
 
     def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,

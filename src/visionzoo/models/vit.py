@@ -19,10 +19,12 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
+from ..layers.pool import SAME_WIDTH_POOL_TYPES, PoolTypeError, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
 
-GLOBAL_POOLS = ("", "token", "avg", "map")
+# the pooling types of layers/pool.py that keep the width, the class token, or attention pooling
+GLOBAL_POOLS = (*SAME_WIDTH_POOL_TYPES, "token", "map")
 
 
 @dataclass(frozen=True)
@@ -40,21 +42,38 @@ class VitConfig(ModelConfig):
     class_token: bool = True
     reg_tokens: int = 0
     no_embed_class: bool = False  # position embedding for patches only; class/register tokens get none
-    global_pool: str = "token"  # '' (none), 'token', 'avg' or 'map' (attention pooling)
-    fc_norm: bool | None = None  # final norm after pooling instead of before; None: only for 'avg'
+    global_pool: str = "token"  # '' (none), 'token', 'avg', 'max', 'avgmax' or 'map' (attention pooling)
+    fc_norm: bool | None = None  # final norm after pooling instead of before; None: for avg/max/avgmax
     act: str = "gelu"
     norm_eps: float = 1e-6
     dynamic_img_size: bool = False  # resample the position embedding to every input size
 
     def __post_init__(self):
-        check_choice("global_pool", self.global_pool, GLOBAL_POOLS)
+        check_pool_type(self.global_pool, GLOBAL_POOLS)
         if self.global_pool == "token" and not self.class_token:
-            raise ValueError("global_pool='token' needs class_token=True")
+            raise PoolTypeError("global_pool='token' needs class_token=True")
 
     @property
     def grid_size(self) -> tuple[int, int]:
         height, width = (self.img_size, self.img_size) if isinstance(self.img_size, int) else self.img_size
         return height // self.patch_size, width // self.patch_size
+
+
+def position_embedding_for(pos_embed: torch.Tensor, grid: tuple[int, int], built_grid: tuple[int, int],
+                           num_prefix: int, dynamic: bool, patch_size: int) -> torch.Tensor:
+    """The position embedding for a `grid` of patches: as built, resampled (dynamic size), or an error."""
+    if tuple(grid) == tuple(built_grid):
+        return pos_embed
+    if dynamic:
+        return resample_pos_embed(pos_embed, grid, built_grid, num_prefix)
+    raise ValueError(
+        f"input of {grid[0] * patch_size}x{grid[1] * patch_size} pixels does not match this model's img_size "
+        f"{built_grid[0] * patch_size}x{built_grid[1] * patch_size}; create the model with that img_size "
+        "or with dynamic_img_size=True")
+
+
+# A graph node for torch.fx: the size check runs when the traced graph runs, not on the tracer's proxies.
+torch.fx.wrap("position_embedding_for")
 
 
 class Block(nn.Module):
@@ -96,7 +115,7 @@ class VisionTransformer(ClassifierModel):
         self.global_pool = cfg.global_pool
         self.num_prefix_tokens = int(cfg.class_token) + cfg.reg_tokens
         self.grid_size = cfg.grid_size
-        use_fc_norm = cfg.global_pool == "avg" if cfg.fc_norm is None else cfg.fc_norm
+        use_fc_norm = cfg.global_pool in ("avg", "max", "avgmax") if cfg.fc_norm is None else cfg.fc_norm
 
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cfg.class_token else None
@@ -132,32 +151,25 @@ class VisionTransformer(ClassifierModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
         if global_pool is not None:
-            check_choice("global_pool", global_pool, self.global_pools)
+            check_pool_type(global_pool, self.global_pools)
             if global_pool == "map" and self.attn_pool is None:
-                raise ValueError("attention pooling cannot be added to a trained model; create it with global_pool='map'")
+                raise PoolTypeError(
+                    "attention pooling cannot be added to a trained model; create it with global_pool='map'")
             if global_pool == "token" and self.cls_token is None:
-                raise ValueError("global_pool='token' needs a class token, which this model has not")
+                raise PoolTypeError("global_pool='token' needs a class token, which this model has not")
             if global_pool != "map":
                 self.attn_pool = None
             self.global_pool = global_pool
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.head = self.new_classifier(self.num_features, num_classes)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """Patches plus position embedding, with the prefix tokens in front: (B, prefix + H*W, C)."""
         x = self.patch_embed(x)
         batch, height, width, dim = x.shape
         pos_prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
-        if (height, width) == self.grid_size:
-            pos_embed = self.pos_embed
-        elif self.config.dynamic_img_size:
-            pos_embed = resample_pos_embed(self.pos_embed, (height, width), self.grid_size, pos_prefix)
-        else:
-            patch = self.config.patch_size
-            raise ValueError(
-                f"input of {height * patch}x{width * patch} pixels does not match this model's img_size "
-                f"{self.grid_size[0] * patch}x{self.grid_size[1] * patch}; create the model with that img_size "
-                "or with dynamic_img_size=True")
+        pos_embed = position_embedding_for(self.pos_embed, (height, width), self.grid_size, pos_prefix,
+                                           self.config.dynamic_img_size, self.config.patch_size)
         x = x.reshape(batch, height * width, dim)
         prefix = [t.expand(batch, -1, -1) for t in (self.cls_token, self.reg_token) if t is not None]
         if self.config.no_embed_class:
@@ -170,10 +182,10 @@ class VisionTransformer(ClassifierModel):
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         if self.attn_pool is not None:
             return self.attn_pool(x[:, self.num_prefix_tokens:])
-        if self.global_pool == "avg":
-            return x[:, self.num_prefix_tokens:].mean(dim=1)
         if self.global_pool == "token":
             return x[:, 0]
+        if self.global_pool:
+            return global_pool(x[:, self.num_prefix_tokens:], self.global_pool, dim=1)
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from ...layers.blur_pool import ANTI_ALIAS_KINDS
 from ...layers.channels import make_divisible
+from ...layers.pool import POOL_TYPES, SAME_WIDTH_POOL_TYPES, check_pool_type
 from ..base import ModelConfig
 from .spec import parse_stages
 
 HEAD_TYPES = ("efficientnet", "mobilenetv3")
-GLOBAL_POOLS = ("avg", "max")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class MobileNetConfig(ModelConfig):
     head_norm: bool = False  # mobilenetv3 head: BN after the conv (MobileNetV4) instead of a bias (V3)
     global_pool: str = "avg"
 
+    @property
+    def global_pools(self) -> tuple[str, ...]:
+        """The pooling types the head can take: the MobileNetV3 head's conv after the pool fixes the width."""
+        return SAME_WIDTH_POOL_TYPES if self.head_type == "mobilenetv3" else POOL_TYPES
+
     def __post_init__(self):
         if not self.stages:
             raise ValueError("stages must list at least one stage of block rows")
@@ -54,8 +59,7 @@ class MobileNetConfig(ModelConfig):
                 raise ValueError("only the first row of a stage may have a stride")
         if self.head_type not in HEAD_TYPES:
             raise ValueError(f"head_type must be one of {HEAD_TYPES}, got {self.head_type!r}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool must be one of {GLOBAL_POOLS}, got {self.global_pool!r}")
+        check_pool_type(self.global_pool, self.global_pools)
         if self.anti_alias is not None and self.anti_alias not in ANTI_ALIAS_KINDS:
             raise ValueError(f"anti_alias must be None or one of {ANTI_ALIAS_KINDS}, got {self.anti_alias!r}")
 

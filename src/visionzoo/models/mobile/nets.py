@@ -15,9 +15,10 @@ from ...layers.activations import make_activation
 from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
+from ...layers.pool import global_pool
 from ..base import ClassifierModel, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
-from .config import GLOBAL_POOLS, MobileNetConfig
+from .config import MobileNetConfig
 
 
 class MobileNet(ClassifierModel):
@@ -28,7 +29,6 @@ class MobileNet(ClassifierModel):
     """
 
     classifier_module = "classifier"
-    global_pools = GLOBAL_POOLS
     depth_groups = (r"^(?:conv_stem|bn1)\.", r"^blocks\.(\d+)\.(\d+)\.")
 
     def __init__(self, cfg: MobileNetConfig):
@@ -36,6 +36,7 @@ class MobileNet(ClassifierModel):
         self.config = cfg
         self.num_classes = cfg.num_classes
         self.global_pool = cfg.global_pool
+        self.global_pools = cfg.global_pools
         stem_chs = cfg.stem_width
         self.conv_stem = make_conv2d(cfg.in_chans, stem_chs, cfg.stem_kernel, STEM_STRIDE)
         self.bn1 = BatchNormAct2d(stem_chs, cfg.act)
@@ -93,13 +94,13 @@ class MobileNet(ClassifierModel):
         return self._head_conv(self.blocks(self._stem(x)))
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3), keepdim=True) if self.global_pool == "avg" else x.amax((2, 3), keepdim=True)
+        return global_pool(x, self.global_pool, keepdim=True)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self._pool(x)
         if self.pool_first:
             x = self.act2(self.norm_head(self.conv_head(x)))
-        x = self.head_drop(x.flatten(1))
+        x = self.head_drop(x.flatten(1) if self.global_pool else x)
         return x if pre_logits else self.classifier(x)
 
     def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
