@@ -191,7 +191,9 @@ class ClassifierModel(nn.Module):
         """For each feature level, the index of the step that ends it (None once pruned away); cached."""
         ends = self.__dict__.get("_level_end_cache")
         if ends is None:
-            names = self._step_names(steps)
+            # a pruned step left as an Identity makes no level
+            pruned = set(self.__dict__.get("pruned_modules", ()))
+            names = [None if name in pruned else name for name in self._step_names(steps)]
             ends = []
             for info in self.feature_info:
                 inside = [i for i, name in enumerate(names)
@@ -305,11 +307,10 @@ class ClassifierModel(nn.Module):
         Identity. Its checkpoint keys are remembered, for `adapt_checkpoint` to drop."""
         parent_path, _, name = path.rpartition(".")
         parent = self.get_submodule(parent_path) if parent_path else self
-        module = getattr(parent, name, None)
-        if not isinstance(module, nn.Module) or isinstance(module, nn.Identity):
-            return
+        if not isinstance(getattr(parent, name, None), nn.Module):
+            return  # an optional module the model does not have (None)
         self.__dict__.setdefault("pruned_modules", []).append(path)
         if isinstance(parent, (nn.Sequential, nn.ModuleList)) and name == str(len(parent) - 1):
             del parent[-1]
-        else:
+        elif not isinstance(getattr(parent, name), nn.Identity):
             setattr(parent, name, nn.Identity())
