@@ -203,3 +203,25 @@ def test_feature_cls_output_fmt_and_norm():
                                              return_prefix_tokens=True, intermediates_only=True)
     (spatial, prefix), = tokens
     assert spatial.shape == (1, 100, 64) and prefix.shape == (1, vit.model.num_prefix_tokens, 64)
+
+
+class _StepsAsLeaves(torch.fx.Tracer):
+    """Traces the driver only: the trunk's steps are opaque (their insides are the layers' own business)."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = {id(s) for s in steps}
+
+    def is_leaf_module(self, module, qualified_name):
+        return id(module) in self.steps or super().is_leaf_module(module, qualified_name)
+
+
+@pytest.mark.parametrize("arch", [a for a in SMALLEST if all(isinstance(s, torch.nn.Module)
+                                                               for s in _PROBES[a].trunk())])
+def test_driver_traces_with_fx(arch):
+    features = visionzoo.create_model(arch, features_only=True, **_kwargs(arch)).eval()
+    tracer = _StepsAsLeaves(features.model.trunk())
+    traced = torch.fx.GraphModule(features, tracer.trace(features))
+    x = _image(batch=1)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), features(x), rtol=0, atol=0)
