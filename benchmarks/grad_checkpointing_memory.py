@@ -45,7 +45,8 @@ print(json.dumps({"checkpointing": checkpointing, "peak_mib": peak_mib(), "befor
 
 
 def measure(model: str, batch_size: int, checkpointing: bool, device: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, model, str(batch_size), str(int(checkpointing)), device],
+    command = [sys.executable, "-c", _CHILD, model, str(batch_size), str(int(checkpointing)), device]
+    out = subprocess.run(command,
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -62,10 +63,11 @@ def main() -> None:
         print(f"{args.model} batch {args.batch_size} {args.device} checkpointing={r['checkpointing']!s:5}: "
               f"peak {r['peak_mib']:8.0f} MiB ({step:7.0f} MiB for the step), loss {r['loss']:.6f}")
     plain, ckpt = results
+    plain_step = plain["peak_mib"] - plain["before_step_mib"]
+    ckpt_step = max(ckpt["peak_mib"] - ckpt["before_step_mib"], 1)
     print(f"saving: {plain['peak_mib'] - ckpt['peak_mib']:.0f} MiB of peak "
           f"({1 - ckpt['peak_mib'] / plain['peak_mib']:.0%}); "
-          f"{(plain['peak_mib'] - plain['before_step_mib']) / max(ckpt['peak_mib'] - ckpt['before_step_mib'], 1):.1f}x "
-          "less memory for the step itself")
+          f"{plain_step / ckpt_step:.1f}x less memory for the step")
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ def create_model(
             overrides[key] = value
     config = _build_config(architecture.name, architecture.config, overrides)
     features = _feature_options(out_indices, feature_cls, output_fmt, feature_cfg) if features_only else None
-    if not features_only and (out_indices is not None or feature_cfg or feature_cls != "list" or output_fmt != "NCHW"):
-        raise ValueError("out_indices, feature_cls, output_fmt and feature_cfg only apply with features_only=True")
+    feature_args = out_indices is not None or feature_cfg or feature_cls != "list" or output_fmt != "NCHW"
+    if feature_args and not features_only:
+        raise ValueError("out_indices, feature_cls, output_fmt and feature_cfg need features_only=True")
 
     load_weights = pretrained or checkpoint_path is not None
     if load_weights:
@@ -100,7 +101,7 @@ def create_model(
 
 
 def _feature_options(out_indices, feature_cls: str, output_fmt: str, feature_cfg: dict | None) -> dict:
-    """FeatureExtractor's arguments from create_model's, with `feature_cfg` (the reference's spelling) merged."""
+    """FeatureExtractor's arguments from create_model's, with `feature_cfg` (the reference's way) merged."""
     options = dict(out_indices=out_indices, feature_cls=feature_cls, output_fmt=output_fmt, norm=False)
     if feature_cfg:
         unknown = sorted(set(feature_cfg) - set(options))

@@ -46,7 +46,8 @@ def test_feature_info_reads_as_the_reference_dicts():
     assert (info.channels, info.reduction, info.module) == (64, 8, "stages.1")
     info.setdefault("index", 1)  # the reference's FeatureInfo annotates the records it is given
     levels = FeatureList([FeatureInfo(32, 4, "a"), info])
-    assert levels.channels() == [32, 64] and levels.reduction() == [4, 8] and levels.module_name() == ["a", "stages.1"]
+    assert levels.channels() == [32, 64] and levels.reduction() == [4, 8]
+    assert levels.module_name() == ["a", "stages.1"]
     assert levels.channels(-1) == 64 and levels.reduction([1, 0]) == [8, 4]
     assert levels.get_dicts(keys=["num_chs"]) == [{"num_chs": 32}, {"num_chs": 64}]
     assert levels.get_dicts(idx=0) == {"num_chs": 32, "reduction": 4, "module": "a"}
@@ -68,7 +69,7 @@ def test_feature_info_accessors_and_feature_model_keys(arch):
     dropped = set(base_keys) - set(feature_keys)
     assert set(feature_keys) <= set(base_keys), "the feature model renamed or added keys"
     head = {*base.head_modules, *base.norm_modules}
-    assert dropped and all(_under(k, head) for k in dropped), f"kept head or dropped trunk: {sorted(dropped)[:5]}"
+    assert dropped and all(_under(k, head) for k in dropped), f"head kept, trunk dropped: {sorted(dropped)[:5]}"
     assert count_params(features) < count_params(base)
     assert not any(_under(name, head) for name, p in features.named_parameters()), "head modules left over"
 
@@ -100,7 +101,8 @@ def test_mobilenetv4_features_have_no_head_and_load_the_classifier_checkpoint(tm
     classifier = visionzoo.create_model("mobilenetv4_conv_small")
     checkpoint = tmp_path / "model.safetensors"
     save_file(classifier.state_dict(), checkpoint)
-    features = visionzoo.create_model("mobilenetv4_conv_small", features_only=True, checkpoint_path=checkpoint)
+    features = visionzoo.create_model("mobilenetv4_conv_small", features_only=True,
+                                      checkpoint_path=checkpoint)
     assert count_params(features) < count_params(classifier)
     assert not {"conv_head.weight", "norm_head.weight", "classifier.weight"} & set(features.state_dict())
     assert len(features(torch.randn(1, 3, 64, 64))) == len(classifier.feature_info)

@@ -30,7 +30,7 @@ class ModelConfig:
     drop_path_rate: float = 0.0
 
 
-# One step of a trunk: a submodule (stem, block, downsampling) or a bound method using the model's own parameters.
+# One step of a trunk: a submodule (stem, block, downsampling) or a bound method using the model's parameters.
 TrunkStep = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -43,10 +43,10 @@ def check_choice(option: str, value: object, choices: Sequence[object]) -> None:
 class ClassifierModel(nn.Module):
     """Base of every visionzoo model: the shared classification and feature interface.
 
-    A family sets `feature_info`, `num_features` and `num_classes` in its constructor and implements `trunk`,
-    `forward_head` and `init_weights`. `num_features` is the channel width of `forward_features`; a head with a
-    hidden layer also sets `head_hidden_size`. The class attributes declare what the family supports and how
-    its trunk is laid out; the contract tests read them.
+    A family sets `feature_info`, `num_features` and `num_classes` in its constructor and implements
+    `trunk`, `forward_head` and `init_weights`. `num_features` is the channel width of `forward_features`; a
+    head with a hidden layer also sets `head_hidden_size`. The class attributes declare what the family
+    supports and how its trunk is laid out; the contract tests read them.
 
     The trunk is declared once, as an ordered list of steps (`trunk`), and `feature_info` names the module
     whose last step ends each feature level. From these two facts this class drives `forward_features`,
@@ -59,13 +59,14 @@ class ClassifierModel(nn.Module):
     default_out_indices: ClassVar[int | tuple[int, ...]] = (0, 1, 2, 3, 4)
 
     # How the trunk is laid out; see `trunk`, `trunk_end` and `format_feature`.
-    trunk_layout: ClassVar[str] = "NCHW"  # tensors between steps: 'NCHW', 'NHWC' (channels-last) or 'NLC' (tokens)
+    trunk_layout: ClassVar[str] = "NCHW"  # between steps: 'NCHW', 'NHWC' (channels-last) or 'NLC' (tokens)
     output_fmts: ClassVar[tuple[str, ...]] = ("NCHW",)  # the formats `forward_intermediates` offers
-    # After the last step, `forward_features` runs these modules in order (a final norm, EfficientNet's 1x1 conv).
-    norm_modules: ClassVar[tuple[str, ...]] = ()
-    # What `norm=True` normalises with them: 'all' levels (one width), the 'last' level only, or '' (no effect).
+    # After the last step, `forward_features` runs these modules in order (a final norm, EfficientNet's
+    # 1x1 conv); `prune_norm` removes them. A family may set them per instance where its config decides.
+    norm_modules: tuple[str, ...] = ()
+    # What `norm=True` normalises with them: 'all' levels (one width), the 'last' only, or '' (no effect).
     feature_norm: ClassVar[str] = ""
-    head_modules: ClassVar[tuple[str, ...]] = ("head",)  # modules used by `forward_head` alone
+    head_modules: tuple[str, ...] = ("head",)  # used by `forward_head` alone; `prune_head` removes them
     num_prefix_tokens: int = 0  # class/register tokens in front of the spatial ones of an 'NLC' trunk
 
     num_classes: int
@@ -129,8 +130,8 @@ class ClassifierModel(nn.Module):
 
     def _check_head_kept(self) -> None:
         if self.head_pruned:
-            raise ValueError(f"the head of this {type(self).__name__} was pruned (prune_intermediate_layers or "
-                             "features_only); create the model again to give it a classifier")
+            raise ValueError(f"the head of this {type(self).__name__} was pruned (prune_intermediate_layers "
+                             "or features_only); create the model again to give it a classifier")
 
     # ----- the trunk and its driver -----
 
@@ -149,7 +150,8 @@ class ClassifierModel(nn.Module):
             x = getattr(self, name)(x)
         return x
 
-    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size, output_fmt: str) -> torch.Tensor:
+    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size,
+                       output_fmt: str) -> torch.Tensor:
         """A feature level's trunk tensor (prefix tokens removed) in `output_fmt`.
 
         The default covers the layouts: NCHW maps, channels-last maps, and token sequences that `token_grid`
@@ -200,8 +202,8 @@ class ClassifierModel(nn.Module):
                           if name is not None and (name == info.module or name.startswith(info.module + "."))]
                 ends.append(inside[-1] if inside else None)
             if ends[0] is None:
-                raise RuntimeError(f"{type(self).__name__}: feature level 0 ({self.feature_info[0].module}) is "
-                                   "not made by any trunk step")
+                raise RuntimeError(f"{type(self).__name__}: no trunk step makes feature level 0 "
+                                   f"({self.feature_info[0].module})")
             self.__dict__["_level_end_cache"] = ends
         return ends
 
@@ -215,9 +217,9 @@ class ClassifierModel(nn.Module):
             x = self._run_step(step, x)
         return self.trunk_end(x)
 
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
-                              stop_early: bool = False, output_fmt: str = "NCHW", intermediates_only: bool = False,
-                              return_prefix_tokens: bool = False):
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False, return_prefix_tokens: bool = False):
         """The feature maps at `indices` of `feature_info`, and optionally the final features.
 
         Args:
@@ -235,7 +237,7 @@ class ClassifierModel(nn.Module):
         """
         self.check_output_fmt(output_fmt)
         if return_prefix_tokens and self.trunk_layout != "NLC":
-            raise ValueError(f"return_prefix_tokens applies to token models; {type(self).__name__} makes maps")
+            raise ValueError(f"return_prefix_tokens applies to token models, not {type(self).__name__}")
         steps = self.trunk()
         ends = self._level_ends(steps)
         available = sum(end is not None for end in ends)
@@ -249,7 +251,8 @@ class ClassifierModel(nn.Module):
             x = self._run_step(step, x)
             if index in level_at:
                 level = level_at[index]
-                normed = norm and (self.feature_norm == "all" or (self.feature_norm == "last" and level == last_level))
+                normed = norm and (self.feature_norm == "all"
+                                   or (self.feature_norm == "last" and level == last_level))
                 taken.append(self.trunk_end(x) if normed else x)
                 levels.append(level)
         prefixes = None
@@ -286,7 +289,7 @@ class ClassifierModel(nn.Module):
         pruned_end = cut < len(steps) - 1
         for index in reversed(range(cut + 1, len(steps))):
             if names[index] is None:
-                raise RuntimeError(f"{type(self).__name__}: trunk step {index} after a feature level is not a module")
+                raise RuntimeError(f"{type(self).__name__}: trunk step {index} is past a level but no module")
             self._remove_module(names[index])
         if prune_norm or (pruned_end and self.feature_norm != "all"):
             for name in self.norm_modules:

@@ -310,7 +310,8 @@ class ByobNet(ClassifierModel):
         self.feature_info, chs, reduction, stages = [], stem_chs, 2, []
         for index, spec in enumerate(cfg.stages):
             if spec.stride > 1:
-                self.feature_info.append(FeatureInfo(chs, reduction, f"stages.{index - 1}" if index else "stem"))
+                module = f"stages.{index - 1}" if index else "stem"
+                self.feature_info.append(FeatureInfo(chs, reduction, module))
             out_chs = make_divisible(spec.channels * cfg.width_factor)
             blocks = []
             for block_index in range(spec.depth):

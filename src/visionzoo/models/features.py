@@ -76,7 +76,8 @@ class FeatureList(list):
 
 
 def resolve_feature_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
-    """Absolute feature indices: None -> all, int n -> the last n, a sequence -> as given (negative from the end)."""
+    """Absolute feature indices: None -> all, int n -> the last n, a sequence -> as given (negative: from
+    the end)."""
     if indices is None:
         return list(range(count))
     if isinstance(indices, int):
@@ -93,7 +94,7 @@ def resolve_feature_indices(count: int, indices: int | Sequence[int] | None) -> 
 
 
 class UnsupportedFeatureClass(ValueError, AssertionError):
-    """A `feature_cls` we do not build (a ValueError, and the AssertionError the reference's callers expect)."""
+    """A `feature_cls` we do not build: a ValueError, and the AssertionError the reference's users catch."""
 
 
 def check_feature_cls(feature_cls: str) -> str:
@@ -141,8 +142,9 @@ class FeatureExtractor(nn.Module):
         self.pretrained_cfg = model.pretrained_cfg
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor] | OrderedDict[str, torch.Tensor]:
-        features = self.model.forward_intermediates(x, self.out_indices, norm=self.norm_features, stop_early=True,
-                                                    output_fmt=self.output_fmt, intermediates_only=True)
+        features = self.model.forward_intermediates(x, self.out_indices, norm=self.norm_features,
+                                                    stop_early=True, output_fmt=self.output_fmt,
+                                                    intermediates_only=True)
         if self.return_dict:
             return OrderedDict(zip(self.feature_info.module_name(), features, strict=True))
         return features

@@ -288,8 +288,9 @@ class Hiera(ClassifierModel):
     def trunk(self) -> list[TrunkStep]:
         return [self._embed, *self.blocks]
 
-    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size, output_fmt: str) -> torch.Tensor:
-        """Reroll a stage's unrolled tokens into its (B, H, W, C) map, with the stride offsets it still has."""
+    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size,
+                       output_fmt: str) -> torch.Tensor:
+        """Reroll a stage's unrolled tokens into its (B, H, W, C) map, by the stride offsets it still has."""
         patch = self.patch_embed.proj
         grid = [(size + 2 * patch.padding[i] - patch.kernel_size[i]) // patch.stride[i] + 1
                 for i, size in enumerate((image_size[0], image_size[1]))]

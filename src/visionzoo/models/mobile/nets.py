@@ -56,7 +56,7 @@ class MobileNet(ClassifierModel):
             self.conv_head = nn.Identity()
             self.bn2 = nn.Identity()
             self.num_features = final_chs
-        # EfficientNet's 1x1 conv and BN run before pooling, as the end of the trunk; both heads prune with it.
+        # EfficientNet's 1x1 conv and BN run before pooling, as the trunk's end; they prune with the head.
         self.norm_modules = () if self.pool_first else ("conv_head", "bn2")
         self.head_modules = ("conv_head", "norm_head" if self.pool_first else "bn2", "classifier")
         self.head_drop = nn.Dropout(cfg.drop_rate)
