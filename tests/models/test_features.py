@@ -69,7 +69,7 @@ def test_feature_info_accessors_and_feature_model_keys(arch):
     dropped = set(base_keys) - set(feature_keys)
     assert set(feature_keys) <= set(base_keys), "the feature model renamed or added keys"
     head = {*base.head_modules, *base.norm_modules}
-    assert dropped and all(_under(k, head) for k in dropped), f"head kept, trunk dropped: {sorted(dropped)[:5]}"
+    assert dropped and all(_under(k, head) for k in dropped), f"kept head, lost trunk: {sorted(dropped)[:5]}"
     assert count_params(features) < count_params(base)
     assert not any(_under(name, head) for name, p in features.named_parameters()), "head modules left over"
 
