@@ -227,3 +227,32 @@ def test_driver_traces_with_fx(arch):
     x = _image(batch=1)
     with torch.no_grad():
         torch.testing.assert_close(traced(x), features(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("arch", SMALLEST)
+def test_intermediates_and_pruning_match_reference(arch):
+    """Final features, maps, stop_early, norm and pruning as the reference's, in float64 (no rounding luck)."""
+    timm = pytest.importorskip("timm")
+    from tests.reference import randomise_
+
+    torch.manual_seed(0)
+    reference = timm.create_model(arch, **_kwargs(arch)).eval()
+    randomise_(reference)
+    ours = visionzoo.create_model(arch, **_kwargs(arch)).eval()
+    ours.load_state_dict(reference.state_dict())
+    reference, ours = reference.double(), ours.double()
+    x = _image().double()
+    norms = (False,) if type(ours).__name__ == "Hiera" else (False, True)  # the reference's Hiera refuses norm
+    settings = [dict(norm=norm, stop_early=stop, indices=indices)
+                for norm in norms for stop, indices in ((False, None), (True, [1]), (False, 2), (True, 2))]
+    with torch.no_grad():
+        for kwargs in settings:
+            expected_final, expected = reference.forward_intermediates(x, **kwargs)
+            final, actual = ours.forward_intermediates(x, **kwargs)
+            torch.testing.assert_close(final, expected_final, rtol=1e-9, atol=1e-12, msg=str(kwargs))
+            torch.testing.assert_close(actual, expected, rtol=1e-9, atol=1e-12, msg=str(kwargs))
+        reference.prune_intermediate_layers([1], prune_norm=True)
+        ours.prune_intermediate_layers([1], prune_norm=True)
+        assert set(ours.state_dict()) == set(reference.state_dict())
+        assert ours.num_features == reference.num_features
+        torch.testing.assert_close(ours.forward_features(x), reference.forward_features(x), rtol=1e-9, atol=1e-12)
