@@ -118,7 +118,8 @@ class FeatureExtractor(nn.Module):
     buffers instead of holding it as a submodule, so that its state dict has the model's own keys: a full
     model's checkpoint loads into it (apart from the pruned keys, which `weights.load_into` drops), and its
     state dict loads into the full model with `strict=False`, missing only what was pruned. `model` is still
-    reachable as an attribute, for its methods.
+    reachable as an attribute, and the extractor answers for it what it does not define itself (config,
+    input size, `set_grad_checkpointing`, `pretrained_cfg`, ...).
 
     `output_fmt` is 'NCHW' or another format the model offers (`model.output_fmts`); `norm` applies the
     model's final norm to the features where it has one; `return_dict` returns an OrderedDict keyed by the
@@ -139,7 +140,6 @@ class FeatureExtractor(nn.Module):
         self.output_fmt = output_fmt
         self.norm_features = norm  # not `norm`: the attributes share a namespace with the model's modules
         self.return_dict = return_dict
-        self.pretrained_cfg = model.pretrained_cfg
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor] | OrderedDict[str, torch.Tensor]:
         features = self.model.forward_intermediates(x, self.out_indices, norm=self.norm_features,
@@ -154,22 +154,12 @@ class FeatureExtractor(nn.Module):
         self.model.training = mode  # the model's own flag: its children are ours and already switched
         return self
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each trunk step's activations in backward instead of storing them (see the model's)."""
-        self.model.set_grad_checkpointing(enable)
-
-    # What `weights.load_into` asks of the model it loads into.
-    @property
-    def config(self):
-        return self.model.config
-
-    @property
-    def num_classes(self) -> int:
-        return self.model.num_classes
-
-    def get_classifier(self) -> nn.Module:
-        return self.model.get_classifier()
-
-    def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model.adapt_checkpoint(state_dict)
-
+    def __getattr__(self, name: str):
+        # Everything else is the pruned model's: its config, input size, first conv, grad checkpointing, ...
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            model = self.__dict__.get("model")
+            if model is None or not hasattr(model, name):
+                raise
+            return getattr(model, name)
