@@ -13,7 +13,7 @@ from torch import nn
 
 from .data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from .errors import OptionError, UserError
-from .models.base import FeatureExtractor
+from .models.features import FeatureExtractor, check_feature_cls
 from .pretrained_cfg import PretrainedCfg
 from .registry import get_architecture, resolve_pretrained_cfg
 from .weights import checkpoint_classes, download_pretrained, load_into, read_checkpoint
@@ -48,6 +48,9 @@ def create_model(
     img_size: int | tuple[int, int] | None = None,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
+    feature_cls: str = "list",
+    output_fmt: str = "NCHW",
+    feature_cfg: dict | None = None,
     drop_rate: float | None = None,
     drop_path_rate: float | None = None,
     device: torch.device | str | None = None,
@@ -64,7 +67,11 @@ def create_model(
         in_chans: input channels; pretrained first-conv weights are adapted to it.
         img_size: input size. A fixed-size model (ViT, Hiera) is built for it (the position embedding is
             resampled on load); for the others it sets the default size (`model.default_img_size`).
-        features_only: return a feature extractor giving the maps at `out_indices` (see `feature_info`).
+        features_only: return a backbone giving the feature maps at `out_indices` (levels of `feature_info`;
+            an int n: the last n), in `output_fmt`. Nothing after the last level is built into it, and its
+            state dict has the full model's keys. `feature_cls` is the reference's: 'list' or 'getter' (the
+            same here), or 'dict' for an OrderedDict keyed by module name. `feature_cfg` takes the same
+            options as a dict, plus `norm=True` (apply the model's final norm to the maps).
         drop_rate, drop_path_rate: head dropout and stochastic depth, for fine-tuning.
         device: build the model directly there (e.g. 'cuda', or 'meta' for its structure without memory).
         dtype: floating-point dtype of its parameters and buffers (initialised in float32, then cast).
@@ -94,8 +101,10 @@ def create_model(
         if value is not None:
             overrides[key] = value
     config = _build_config(architecture.name, architecture.config, overrides)
-    if out_indices is not None and not features_only:
-        raise UserError("out_indices only applies with features_only=True")
+    features = _feature_options(out_indices, feature_cls, output_fmt, feature_cfg) if features_only else None
+    feature_args = out_indices is not None or feature_cfg or feature_cls != "list" or output_fmt != "NCHW"
+    if feature_args and not features_only:
+        raise UserError("out_indices, feature_cls, output_fmt and feature_cfg need features_only=True")
 
     load_weights = pretrained or checkpoint_path is not None
     if load_weights:
@@ -107,6 +116,9 @@ def create_model(
             model = architecture.model_cls(config)
             model.init_weights()
     model.pretrained_cfg = pretrained_cfg or _architecture_cfg(architecture.name, model)
+    if features is not None:
+        # pruned before loading: the head and the unused trunk are never allocated
+        model = FeatureExtractor(model, **features)
 
     if load_weights:
         path = checkpoint_path if checkpoint_path is not None else download_pretrained(pretrained_cfg)
@@ -115,10 +127,20 @@ def create_model(
             model.to(device)
     if dtype is not None:
         model.to(dtype)
-
-    if features_only:
-        return FeatureExtractor(model, out_indices)
     return model
+
+
+def _feature_options(out_indices, feature_cls: str, output_fmt: str, feature_cfg: dict | None) -> dict:
+    """FeatureExtractor's arguments from create_model's, with `feature_cfg` (the reference's way) merged."""
+    options = dict(out_indices=out_indices, feature_cls=feature_cls, output_fmt=output_fmt, norm=False)
+    if feature_cfg:
+        unknown = sorted(set(feature_cfg) - set(options))
+        if unknown:
+            raise OptionError(f"feature_cfg has no option {', '.join(map(repr, unknown))}; "
+                            f"its options are {', '.join(sorted(options))}")
+        options.update(feature_cfg)
+    options["return_dict"] = check_feature_cls(options.pop("feature_cls")) == "dict"
+    return options
 
 
 @cache

@@ -1,13 +1,20 @@
-"""The interface every model family implements, and the feature-extractor wrapper built on it."""
+"""The interface every model family implements, with the one driver of its trunk: features, intermediates,
+activation checkpointing and pruning."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .features import FeatureInfo, FeatureList, resolve_feature_indices
+
+__all__ = ["ClassifierModel", "FeatureInfo", "FeatureList", "ModelConfig", "TrunkStep", "check_choice",
+           "resolve_feature_indices"]
 
 from ..errors import InputSizeError
 from ..layers.pool import POOL_TYPES, check_pool_type, pooled_width
@@ -29,13 +36,8 @@ class ModelConfig:
     img_size: int | tuple[int, int] | None = None
 
 
-@dataclass(frozen=True)
-class FeatureInfo:
-    """One feature level: its channels, its stride relative to the input, and the module that makes it."""
-
-    channels: int
-    reduction: int
-    module: str
+# One step of a trunk: a submodule (stem, block, downsampling) or a bound method using the model's parameters.
+TrunkStep = Callable[[torch.Tensor], torch.Tensor]
 
 
 def check_choice(option: str, value: object, choices: Sequence[object]) -> None:
@@ -44,30 +46,18 @@ def check_choice(option: str, value: object, choices: Sequence[object]) -> None:
         raise ValueError(f"{option} must be one of {tuple(choices)}, got {value!r}")
 
 
-def resolve_feature_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
-    """Absolute feature indices: None -> all, int n -> the last n, a sequence -> as given (negative from the end)."""
-    if indices is None:
-        return list(range(count))
-    if isinstance(indices, int):
-        if not 0 < indices <= count:
-            raise ValueError(f"cannot take the last {indices} of {count} feature levels")
-        return list(range(count - indices, count))
-    resolved = []
-    for index in indices:
-        absolute = index + count if index < 0 else index
-        if not 0 <= absolute < count:
-            raise ValueError(f"feature index {index} is out of range for {count} feature levels")
-        resolved.append(absolute)
-    return resolved
-
-
 class ClassifierModel(nn.Module):
     """Base of every visionzoo model: the shared classification and feature interface.
 
     A family sets `feature_info`, `num_features` and `num_classes` in its constructor and implements
-    `forward_features`, `forward_head`, `forward_intermediates`, `reset_classifier`, `get_classifier` and
-    `init_weights`. `num_features` is the channel width of `forward_features`; a head with a hidden layer
-    also sets `head_hidden_size`. The class attributes declare what the family supports; the contract tests read them.
+    `trunk`, `forward_head` and `init_weights`. `num_features` is the channel width of `forward_features`; a
+    head with a hidden layer also sets `head_hidden_size`. The class attributes declare what the family
+    supports and how its trunk is laid out; the contract tests read them.
+
+    The trunk is declared once, as an ordered list of steps (`trunk`), and `feature_info` names the module
+    whose last step ends each feature level. From these two facts this class drives `forward_features`,
+    `forward_intermediates`, activation checkpointing (`set_grad_checkpointing`) and
+    `prune_intermediate_layers`: no family writes that loop.
     """
 
     supports_dynamic_img_size: ClassVar[bool] = False
@@ -80,9 +70,31 @@ class ClassifierModel(nn.Module):
     # families; token models return (B, N, C) sequences whatever it says.
     output_fmt: ClassVar[str] = "NCHW"
 
-    feature_info: list[FeatureInfo]
+    # How the trunk is laid out; see `trunk`, `trunk_end` and `format_feature`.
+    trunk_layout: ClassVar[str] = "NCHW"  # between steps: 'NCHW', 'NHWC' (channels-last) or 'NLC' (tokens)
+    output_fmts: ClassVar[tuple[str, ...]] = ("NCHW",)  # the formats `forward_intermediates` offers
+    # After the last step, `forward_features` runs these modules in order (a final norm, EfficientNet's
+    # 1x1 conv); `prune_norm` removes them. A family may set them per instance where its config decides.
+    norm_modules: tuple[str, ...] = ()
+    # What `norm=True` normalises with them: 'all' levels (one width), the 'last' only, or '' (no effect).
+    feature_norm: ClassVar[str] = ""
+    head_modules: tuple[str, ...] = ("head",)  # used by `forward_head` alone; `prune_head` removes them
+    num_prefix_tokens: int = 0  # class/register tokens in front of the spatial ones of an 'NLC' trunk
+
     num_classes: int
     num_features: int
+    grad_checkpointing: bool = False
+    head_pruned: bool = False  # prune_intermediate_layers removed the head: forward is forward_features
+
+    @property
+    def feature_info(self) -> FeatureList:
+        """Every feature level of the model, in stride order (the reference's dicts, with its accessors)."""
+        return self.__dict__["_feature_info"]
+
+    @feature_info.setter
+    def feature_info(self, levels: Sequence[FeatureInfo]) -> None:
+        self.__dict__["_feature_info"] = FeatureList(levels)
+        self.__dict__.pop("_level_end_cache", None)
 
     @property
     def in_chans(self) -> int:
@@ -121,7 +133,8 @@ class ClassifierModel(nn.Module):
         self.__dict__["_head_hidden_size"] = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        x = self.forward_features(x)
+        return x if self.head_pruned else self.forward_head(x)
 
     # Where the final linear layer lives; the string `global_pool` sits on the same parent module. Families
     # whose classifier is laid out otherwise (ViT's attention pooling) override the two methods below.
@@ -135,10 +148,11 @@ class ClassifierModel(nn.Module):
         return (self.get_submodule(parent) if parent else self), name
 
     def get_classifier(self) -> nn.Module:
-        return self.get_submodule(self.classifier_module)
+        return nn.Identity() if self.head_pruned else self.get_submodule(self.classifier_module)
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
+        self._check_head_kept()
         parent, name = self._classifier_parent()
         if global_pool is not None:
             check_pool_type(global_pool, self.global_pools)
@@ -155,8 +169,12 @@ class ClassifierModel(nn.Module):
         return classifier.train(self.training)
 
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Family hook: reshape a published checkpoint to this model's configuration (e.g. another img_size)."""
-        return state_dict
+        """Fit a published checkpoint to this model: here, drop the keys of the modules pruned away.
+
+        Families extend it to reshape tensors to their configuration (e.g. another img_size) and call it.
+        """
+        pruned = tuple(f"{name}." for name in self.__dict__.get("pruned_modules", ()))
+        return {k: v for k, v in state_dict.items() if not k.startswith(pruned)} if pruned else state_dict
 
     # ---- Input size and architecture facts ------------------------------------------------------------------
     # One answer per model to "which input size do you expect, which can you take, where are your first conv
@@ -222,6 +240,196 @@ class ClassifierModel(nn.Module):
         raise AttributeError(f"{type(self).__name__} has no convolution over its {self.config.in_chans} "
                              "input channels")
 
+    def _check_head_kept(self) -> None:
+        if self.head_pruned:
+            raise ValueError(f"the head of this {type(self).__name__} was pruned (prune_intermediate_layers "
+                             "or features_only); create the model again to give it a classifier")
+
+    # ----- the trunk and its driver -----
+
+    def trunk(self) -> list[TrunkStep]:
+        """The trunk as ordered steps, each taking the previous step's output (the first takes the image).
+
+        Steps are as fine as the blocks, so that checkpointing and pruning work per block; each feature level
+        is the output of the last step inside its `feature_info` module. Containers a prune empties must
+        stay iterable (an emptied `nn.Sequential` is kept), so write the list from the containers.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not declare its trunk")
+
+    def trunk_end(self, x: torch.Tensor) -> torch.Tensor:
+        """What `forward_features` applies after the last step: the `norm_modules`, in order."""
+        for name in self.norm_modules:
+            x = getattr(self, name)(x)
+        return x
+
+    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size,
+                       output_fmt: str) -> torch.Tensor:
+        """A feature level's trunk tensor (prefix tokens removed) in `output_fmt`.
+
+        The default covers the layouts: NCHW maps, channels-last maps, and token sequences that `token_grid`
+        folds back into maps. A family whose tokens are ordered otherwise (Hiera) overrides it.
+        """
+        if self.trunk_layout == "NCHW":
+            return x if output_fmt == "NCHW" else x.permute(0, 2, 3, 1)
+        if self.trunk_layout == "NLC":
+            if output_fmt == "NLC":
+                return x
+            height, width = self.token_grid(image_size)
+            x = x.reshape(x.shape[0], height, width, x.shape[-1])
+        return x.permute(0, 3, 1, 2).contiguous() if output_fmt == "NCHW" else x
+
+    def token_grid(self, image_size: torch.Size) -> tuple[int, int]:
+        """The (height, width) grid of an 'NLC' trunk's spatial tokens for an image of `image_size`."""
+        raise NotImplementedError(f"{type(self).__name__} has no token grid")
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """In training, recompute each trunk step's activations in backward instead of storing them.
+
+        Trades compute for memory (`torch.utils.checkpoint`, non-reentrant); outputs and gradients stay
+        the same. Steps without parameters (activations, pooling) are run as they are.
+        """
+        self.grad_checkpointing = enable
+
+    def _run_step(self, step: TrunkStep, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and isinstance(step, nn.Module) \
+                and any(True for _ in step.parameters()):
+            return checkpoint(step, x, use_reentrant=False)
+        return step(x)
+
+    def _step_names(self, steps: list[TrunkStep]) -> list[str | None]:
+        """The module path of each step (None for a bound method)."""
+        names = {id(module): name for name, module in self.named_modules()}
+        return [names.get(id(step)) if isinstance(step, nn.Module) else None for step in steps]
+
+    def _level_ends(self, steps: list[TrunkStep]) -> list[int | None]:
+        """For each feature level, the index of the step that ends it (None once pruned away); cached."""
+        ends = self.__dict__.get("_level_end_cache")
+        if ends is None:
+            # a pruned step left as an Identity makes no level
+            pruned = set(self.__dict__.get("pruned_modules", ()))
+            names = [None if name in pruned else name for name in self._step_names(steps)]
+            ends = []
+            for info in self.feature_info:
+                inside = [i for i, name in enumerate(names)
+                          if name is not None and (name == info.module or name.startswith(info.module + "."))]
+                ends.append(inside[-1] if inside else None)
+            if ends[0] is None:
+                raise RuntimeError(f"{type(self).__name__}: no trunk step makes feature level 0 "
+                                   f"({self.feature_info[0].module})")
+            self.__dict__["_level_end_cache"] = ends
+        return ends
+
+    def check_output_fmt(self, output_fmt: str) -> None:
+        """Raise a ValueError if `forward_intermediates` cannot give `output_fmt`."""
+        check_choice("output_fmt", output_fmt, self.output_fmts)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Image -> the trunk's final features (every step, then `trunk_end`), before the head's pooling."""
+        for step in self.trunk():
+            x = self._run_step(step, x)
+        return self.trunk_end(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
+                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False, return_prefix_tokens: bool = False):
+        """The feature maps at `indices` of `feature_info`, and optionally the final features.
+
+        Args:
+            indices: None for every level, an int n for the last n, or a sequence of levels (negative from
+                the end). After `prune_intermediate_layers`, the levels that are left.
+            norm: apply the trunk's final norm to the maps where the model has one (`feature_norm`).
+            stop_early: skip the steps after the last level requested.
+            output_fmt: one of `output_fmts` ('NCHW'; 'NHWC' for channels-last trunks; 'NLC' for tokens).
+            intermediates_only: return only the list of maps.
+            return_prefix_tokens: pair each map with its class/register tokens (token models that have them).
+
+        Returns:
+            The list of maps if `intermediates_only`, else (final features, maps). The final features are
+            those of `forward_features` when every step ran.
+        """
+        self.check_output_fmt(output_fmt)
+        if return_prefix_tokens and self.trunk_layout != "NLC":
+            raise ValueError(f"return_prefix_tokens applies to token models, not {type(self).__name__}")
+        steps = self.trunk()
+        ends = self._level_ends(steps)
+        available = sum(end is not None for end in ends)
+        take = resolve_feature_indices(available, indices)
+        level_at = {ends[level]: level for level in take}
+        stop = max(level_at) if stop_early else len(steps) - 1
+        last_level = len(self.feature_info) - 1
+        image_size = x.shape[-2:]
+        taken, levels = [], []
+        for index, step in enumerate(steps[: stop + 1]):
+            x = self._run_step(step, x)
+            if index in level_at:
+                level = level_at[index]
+                normed = norm and (self.feature_norm == "all"
+                                   or (self.feature_norm == "last" and level == last_level))
+                taken.append(self.trunk_end(x) if normed else x)
+                levels.append(level)
+        prefixes = None
+        if self.num_prefix_tokens:
+            prefixes = [t[:, : self.num_prefix_tokens] for t in taken]
+            taken = [t[:, self.num_prefix_tokens:] for t in taken]
+        intermediates = [self.format_feature(t, level, image_size, output_fmt)
+                         for t, level in zip(taken, levels, strict=True)]
+        if return_prefix_tokens and prefixes is not None:
+            intermediates = list(zip(intermediates, prefixes, strict=True))
+        if intermediates_only:
+            return intermediates
+        if stop == len(steps) - 1 or self.feature_norm == "all":
+            x = self.trunk_end(x)
+        return x, intermediates
+
+    # ----- pruning -----
+
+    def prune_intermediate_layers(self, indices: int | Sequence[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Remove what the feature levels `indices` do not need; return those levels as absolute indices.
+
+        The steps after the last level requested go; `prune_norm` removes the final norm (`norm_modules`),
+        which also goes with those steps unless it fits every level; `prune_head` removes the head, as does
+        pruning steps (the head was sized for the final features). Without a head, `forward` returns
+        `forward_features`. `adapt_checkpoint` then drops the pruned modules' keys from a full checkpoint.
+        """
+        steps = self.trunk()
+        ends = self._level_ends(steps)
+        take = resolve_feature_indices(sum(end is not None for end in ends), indices)
+        last = max(take)
+        cut = ends[last]
+        names = self._step_names(steps)
+        pruned_end = cut < len(steps) - 1
+        for index in reversed(range(cut + 1, len(steps))):
+            if names[index] is None:
+                raise RuntimeError(f"{type(self).__name__}: trunk step {index} is past a level but no module")
+            self._remove_module(names[index])
+        if prune_norm or (pruned_end and self.feature_norm != "all"):
+            for name in self.norm_modules:
+                self._remove_module(name)
+        if pruned_end:
+            self.num_features = self.feature_info[last].channels
+        if prune_head or pruned_end:
+            for name in self.head_modules:
+                self._remove_module(name)
+            self.num_classes = 0
+            self.head_pruned = True
+            self.head_hidden_size = self.num_features
+        self.__dict__.pop("_level_end_cache", None)
+        return take
+
+    def _remove_module(self, path: str) -> None:
+        """Remove the submodule at `path`: the last entry of a container is dropped, anything else becomes an
+        Identity. Its checkpoint keys are remembered, for `adapt_checkpoint` to drop."""
+        parent_path, _, name = path.rpartition(".")
+        parent = self.get_submodule(parent_path) if parent_path else self
+        if not isinstance(getattr(parent, name, None), nn.Module):
+            return  # an optional module the model does not have (None)
+        self.__dict__.setdefault("pruned_modules", []).append(path)
+        if isinstance(parent, (nn.Sequential, nn.ModuleList)) and name == str(len(parent) - 1):
+            del parent[-1]
+        elif not isinstance(getattr(parent, name), nn.Identity):
+            setattr(parent, name, nn.Identity())
+
 
 DEFAULT_IMG_SIZE = 224  # the classic ImageNet evaluation size, for a model built without a tag
 
@@ -231,20 +439,3 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
         return size, size
     height, width = size
     return int(height), int(width)
-
-
-class FeatureExtractor(nn.Module):
-    """`features_only=True`: a model whose forward returns the feature maps at `out_indices`, as NCHW tensors."""
-
-    def __init__(self, model: ClassifierModel, out_indices: int | Sequence[int] | None = None):
-        super().__init__()
-        if out_indices is None:
-            out_indices = model.default_out_indices
-        self.out_indices = resolve_feature_indices(len(model.feature_info), out_indices)
-        self.feature_info = [model.feature_info[i] for i in self.out_indices]
-        model.reset_classifier(0)
-        self.model = model
-        self.pretrained_cfg = model.pretrained_cfg
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.model.forward_intermediates(x, self.out_indices, intermediates_only=True, stop_early=True)

@@ -10,7 +10,6 @@ checkpoints so that they load as they are. Weights: Apache-2.0.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +22,7 @@ from ..layers.conv_norm_act import ConvNormAct
 from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.pool import check_pool_type, global_pool, pooled_width
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, check_choice
 
 DOWNSAMPLES = ("avg", "conv1x1", "")
 ATTENTIONS = ("se", "")
@@ -326,12 +325,12 @@ class ByobNet(ClassifierModel):
         self.stem = ConvNormAct(cfg.in_chans, stem_chs, 3, 2, act=cfg.act)
 
         rates = iter(drop_path_rates(cfg.drop_path_rate, sum(s.depth for s in cfg.stages)))
-        # Feature levels as (channels, reduction, module, stages run): the output before each strided stage
-        # (the stem's included), then the last stage's.
-        levels, chs, reduction, stages = [], stem_chs, 2, []
+        # Feature levels: the output before each strided stage (the stem's included), then the last stage's.
+        self.feature_info, chs, reduction, stages = [], stem_chs, 2, []
         for index, spec in enumerate(cfg.stages):
             if spec.stride > 1:
-                levels.append((chs, reduction, f"stages.{index - 1}" if index else "stem", index))
+                module = f"stages.{index - 1}" if index else "stem"
+                self.feature_info.append(FeatureInfo(chs, reduction, module))
             out_chs = make_divisible(spec.channels * cfg.width_factor)
             blocks = []
             for block_index in range(spec.depth):
@@ -352,9 +351,7 @@ class ByobNet(ClassifierModel):
         else:
             self.num_features = chs
             self.final_conv = nn.Identity()
-        levels.append((self.num_features, reduction, "final_conv", len(stages)))
-        self.feature_info = [FeatureInfo(c, r, m) for c, r, m, _ in levels]
-        self._stages_run = [n for *_, n in levels]  # how many stages feature level i has gone through
+        self.feature_info.append(FeatureInfo(self.num_features, reduction, "final_conv"))
         self.head = ClassifierHead(self.num_features, cfg.num_classes, cfg.global_pool, cfg.drop_rate)
 
     @torch.no_grad()
@@ -374,36 +371,11 @@ class ByobNet(ClassifierModel):
             if isinstance(module, ResidualBlock) and module.shortcut is not None:
                 nn.init.zeros_(module.last_norm.weight)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.final_conv(self.stages(self.stem(x)))
+    def trunk(self) -> list[TrunkStep]:
+        return [self.stem, *(block for stage in self.stages for block in stage), self.final_conv]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Feature maps at `indices` of `feature_info` (None: all; int n: the last n), NCHW.
-
-        Returns the list if `intermediates_only`, else (final features, list). `norm` has no effect: the
-        features are batch-normed already.
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take = {self._stages_run[i] for i in resolve_feature_indices(len(self.feature_info), indices)}
-        last = len(self.stages)
-        end = max(take) if stop_early else last
-        x = self.stem(x)
-        intermediates = [x] if 0 in take else []
-        for index in range(1, end + 1):
-            x = self.stages[index - 1](x)
-            if index == last:
-                x = self.final_conv(x)
-            if index in take:
-                intermediates.append(x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
 
 
 _SE_QUARTER = dict(attn="se", se_ratio=0.25)

@@ -20,7 +20,7 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.norm import NORM_NAMES, make_norm
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, check_choice
 
 STEMS = ("patch", "overlap", "overlap_tiered", "overlap_act")
 
@@ -208,6 +208,8 @@ class ConvNext(ClassifierModel):
     default_out_indices = (0, 1, 2, 3)
     depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
     global_pools = SAME_WIDTH_POOL_TYPES  # the head's norm follows the pool
+    norm_modules = ("norm_pre",)  # of norm-first heads; sized for the last stage
+    feature_norm = "last"
 
     def __init__(self, cfg: ConvNextConfig):
         super().__init__()
@@ -237,34 +239,11 @@ class ConvNext(ClassifierModel):
             if isinstance(module, ConvNextBlock) and module.gamma is not None:
                 nn.init.constant_(module.gamma, self.config.layer_scale_init)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm_pre(self.stages(self.stem(x)))
+    def trunk(self) -> list[TrunkStep]:
+        return [self.stem, *(step for stage in self.stages for step in (stage.downsample, *stage.blocks))]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Outputs of the stages at `indices` (None: all; int n: the last n).
-
-        `norm` applies the pre-head norm (of norm-first heads) to the last stage's output. Returns the list of
-        intermediates if `intermediates_only`, else (forward_features output, intermediates).
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take = resolve_feature_indices(len(self.stages), indices)
-        last_stage = len(self.stages) - 1
-        last = max(take) if stop_early else last_stage
-        x = self.stem(x)
-        intermediates = []
-        for i, stage in enumerate(self.stages[: last + 1]):
-            x = stage(x)
-            if i in take:
-                intermediates.append(self.norm_pre(x) if norm and i == last_stage else x)
-        if intermediates_only:
-            return intermediates
-        return (self.norm_pre(x) if last == last_stage else x), intermediates
 
 
 _ZEPTO = dict(depths=(2, 2, 4, 2), dims=(32, 64, 128, 256), conv_mlp=True, norm="simplenorm")

@@ -27,7 +27,7 @@ from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -217,6 +217,8 @@ class Hiera(ClassifierModel):
     global_pools = SAME_WIDTH_POOL_TYPES  # the head's norm follows the pool
     default_out_indices = (0, 1, 2, 3)
     depth_groups = (r"^(?:pos_embed|pos_embed_win|patch_embed)", r"^blocks\.(\d+)\.")
+    trunk_layout = "NLC"
+    output_fmts = ("NCHW", "NHWC")
 
     def __init__(self, cfg: HieraConfig):
         super().__init__()
@@ -235,7 +237,7 @@ class Hiera(ClassifierModel):
         window = math.prod(self.mask_unit_size)
         heads = cfg.num_heads
         rates = iter(drop_path_rates(cfg.drop_path_rate, sum(cfg.depths)))
-        blocks, self.feature_info, self._stage_ends, self._pools_done = [], [], [], []
+        blocks, self.feature_info, self._pools_done = [], [], []
         for stage, depth in enumerate(cfg.depths):
             for index in range(depth):
                 entering = stage > 0 and index == 0
@@ -251,7 +253,6 @@ class Hiera(ClassifierModel):
             pools = min(stage, cfg.q_pool)
             reduction = cfg.patch_stride * self.q_stride[0] ** pools
             self.feature_info.append(FeatureInfo(dim, reduction, f"blocks.{len(blocks) - 1}"))
-            self._stage_ends.append(len(blocks) - 1)
             self._pools_done.append(pools)
         self.blocks = nn.ModuleList(blocks)
         self.num_features = dim
@@ -280,53 +281,31 @@ class Hiera(ClassifierModel):
         pos_embed = F.interpolate(self.pos_embed, size=window.shape[-2:], mode="bicubic", antialias=True)
         return (pos_embed + window).permute(0, 2, 3, 1)
 
-    def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Unrolled, position-embedded tokens (B, N, C) and the token grid they came from."""
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Unrolled, position-embedded tokens (B, N, C)."""
         height, width = x.shape[-2:]
         x = checked_token_grid(self.patch_embed(x), (height, width), _pair(self.config.img_size),
                                self.config.dynamic_img_size, self.mask_unit_size, self.q_stride,
                                self.unroll_levels, self.config.patch_stride)
         grid = (x.shape[1], x.shape[2])
         x = x + self._abswin_pos_embed(grid)
-        return unroll(x, self.q_stride, self.unroll_levels), grid
+        return unroll(x, self.q_stride, self.unroll_levels)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x, _ = self._embed(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
+    def trunk(self) -> list[TrunkStep]:
+        return [self._embed, *self.blocks]
+
+    def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size,
+                       output_fmt: str) -> torch.Tensor:
+        """Reroll a stage's unrolled tokens into its (B, H, W, C) map, by the stride offsets it still has."""
+        patch = self.patch_embed.proj
+        grid = [(size + 2 * patch.padding[i] - patch.kernel_size[i]) // patch.stride[i] + 1
+                for i, size in enumerate((image_size[0], image_size[1]))]
+        coarse = tuple(g // s ** self.unroll_levels for g, s in zip(grid, self.q_stride, strict=True))
+        feature = reroll(x, self.q_stride, self.unroll_levels - self._pools_done[level], coarse)
+        return feature.permute(0, 3, 1, 2) if output_fmt == "NCHW" else feature
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Feature maps of the stages at `indices` of `feature_info` (None: all; int n: the last n).
-
-        Returns the list if `intermediates_only`, else (final tokens, list). Hiera has no norm to apply to
-        intermediates (its only final norm follows pooling), so `norm=True` is an error. `output_fmt` is
-        'NCHW' or 'NHWC'.
-        """
-        if norm:
-            raise ValueError("Hiera has no feature norm; its final norm follows pooling (norm=True unsupported)")
-        if output_fmt not in ("NCHW", "NHWC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NHWC', got {output_fmt!r}")
-        take = resolve_feature_indices(len(self.feature_info), indices)
-        take_blocks = {self._stage_ends[i]: i for i in take}
-        x, grid = self._embed(x)
-        coarse = tuple(g // s ** self.unroll_levels for g, s in zip(grid, self.q_stride, strict=True))
-        last = max(take_blocks) if stop_early else len(self.blocks) - 1
-        intermediates = []
-        for index, block in enumerate(self.blocks[: last + 1]):
-            x = block(x)
-            if index in take_blocks:
-                levels = self.unroll_levels - self._pools_done[take_blocks[index]]
-                feature = reroll(x, self.q_stride, levels, coarse)
-                intermediates.append(feature.permute(0, 3, 1, 2) if output_fmt == "NCHW" else feature)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
 
 
 VARIANTS = {

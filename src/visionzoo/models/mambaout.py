@@ -23,7 +23,7 @@ from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.pool import check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, check_choice
 
 GLOBAL_POOLS = ("", "avg")  # the head norm follows the pool; the reference takes no other kind
 DOWNSAMPLES = ("conv", "conv_nf")
@@ -172,6 +172,8 @@ class MambaOut(ClassifierModel):
     global_pools = GLOBAL_POOLS
     depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
     output_fmt = "NHWC"  # the blocks work channels-last
+    trunk_layout = "NHWC"
+    output_fmts = ("NCHW", "NHWC")
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()
@@ -194,34 +196,12 @@ class MambaOut(ClassifierModel):
         """Truncated-normal conv and linear weights with zero biases, as the paper trains from scratch."""
         init_trunc_normal(self)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Image (B, C, H, W) -> final channels-last map (B, H/32, W/32, dims[-1])."""
-        return self.stages(self.stem(x))
+    def trunk(self) -> list[TrunkStep]:
+        """Stem, then each stage's downsampling and blocks; channels-last (B, H, W, C) after the stem."""
+        return [self.stem, *(step for stage in self.stages for step in (stage.downsample, *stage.blocks))]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Outputs of the stages at `indices` (None: all; int n: the last n), in `output_fmt` NCHW or NHWC.
-
-        Returns the list if `intermediates_only`, else (final channels-last map, list). `norm` is accepted
-        for the shared interface; the trunk has no final norm (the head's norm follows the pooling).
-        """
-        if output_fmt not in ("NCHW", "NHWC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NHWC', got {output_fmt!r}")
-        take = resolve_feature_indices(len(self.stages), indices)
-        last = max(take) if stop_early else len(self.stages) - 1
-        x = self.stem(x)
-        intermediates = []
-        for i, stage in enumerate(self.stages[: last + 1]):
-            x = stage(x)
-            if i in take:
-                intermediates.append(x.permute(0, 3, 1, 2).contiguous() if output_fmt == "NCHW" else x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
 
 
 # Ross Wightman's '_rw' variants: no mid-stem norm, norm-first downsampling, layer scale, plain MLP head.

@@ -10,7 +10,6 @@ torchvision's original implementation and the published `timm/` checkpoints. Wei
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from ..layers.conv_norm_act import make_conv2d
 from ..layers.downsample import shortcut_avg_pool
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.pool import check_pool_type, global_pool
-from .base import ClassifierModel, FeatureInfo, ModelConfig, check_choice, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, check_choice
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("conv7", "deep", "deep_tiered")
@@ -166,6 +165,7 @@ class ResNet(ClassifierModel):
     default_out_indices = (0, 1, 2, 3, 4)
     classifier_module = "fc"
     depth_groups = (r"^(?:conv1|bn1)\.", r"^layer(\d+)\.(\d+)\.")
+    head_modules = ("fc",)
 
     def __init__(self, cfg: ResNetConfig):
         super().__init__()
@@ -213,42 +213,14 @@ class ResNet(ClassifierModel):
             if self.config.zero_init_last and isinstance(module, (BasicBlock, Bottleneck)):
                 nn.init.zeros_(module.last_bn.weight)
 
-    def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act1(self.bn1(self.conv1(x)))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self._stem(x))
-        for name in self.stage_names:
-            x = getattr(self, name)(x)
-        return x
+    def trunk(self) -> list[TrunkStep]:
+        """The stem's conv, BN, activation (feature level 0) and pool, then the blocks of `layer1..4`."""
+        blocks = [block for name in self.stage_names for block in getattr(self, name)]
+        return [self.conv1, self.bn1, self.act1, self.maxpool, *blocks]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head_drop(global_pool(x, self.global_pool))
         return x if pre_logits else self.fc(x)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Feature maps at `indices` of `feature_info` (0: the stem before pooling, 1..4: the stages).
-
-        `norm` is accepted for the shared interface; ResNet has no final norm. Returns the list of
-        intermediates if `intermediates_only`, else (last computed map, intermediates).
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take = resolve_feature_indices(len(self.feature_info), indices)
-        last = max(take) if stop_early else len(self.feature_info) - 1
-        x = self._stem(x)
-        intermediates = [x] if 0 in take else []
-        if last > 0:
-            x = self.maxpool(x)
-        for i, name in enumerate(self.stage_names[:last], start=1):
-            x = getattr(self, name)(x)
-            if i in take:
-                intermediates.append(x)
-        if intermediates_only:
-            return intermediates
-        return x, intermediates
 
 
 VARIANTS = {

@@ -8,7 +8,6 @@ they are. Weights: Apache-2.0 (see each tag's license).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, PoolTypeError, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, resolve_feature_indices
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
 
 # the pooling types of layers/pool.py that keep the width, the class token, or attention pooling
 GLOBAL_POOLS = (*SAME_WIDTH_POOL_TYPES, "token", "map")
@@ -105,6 +104,11 @@ class VisionTransformer(ClassifierModel):
     global_pools = GLOBAL_POOLS
     classifier_module = "head"
     depth_groups = (r"^(?:cls_token|reg_token|pos_embed|patch_embed)", r"^blocks\.(\d+)\.")
+    trunk_layout = "NLC"
+    output_fmts = ("NCHW", "NLC")
+    norm_modules = ("norm",)
+    feature_norm = "all"
+    head_modules = ("attn_pool", "fc_norm", "head")
 
     def __init__(self, cfg: VitConfig):
         super().__init__()
@@ -150,6 +154,7 @@ class VisionTransformer(ClassifierModel):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head with a new one for `num_classes` (0: no head); optionally change the pooling."""
+        self._check_head_kept()
         if global_pool is not None:
             check_pool_type(global_pool, self.global_pools)
             if global_pool == "map" and self.attn_pool is None:
@@ -176,8 +181,11 @@ class VisionTransformer(ClassifierModel):
             return torch.cat([*prefix, x + pos_embed], dim=1)
         return torch.cat([*prefix, x], dim=1) + pos_embed
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.blocks(self._embed(x)))
+    def trunk(self) -> list[TrunkStep]:
+        return [self._embed, *self.blocks]
+
+    def token_grid(self, image_size: torch.Size) -> tuple[int, int]:
+        return self.patch_embed.grid_size(image_size[0], image_size[1])
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         if self.attn_pool is not None:
@@ -192,44 +200,13 @@ class VisionTransformer(ClassifierModel):
         x = self.head_drop(self.fc_norm(self.pool(x)))
         return x if pre_logits else self.head(x)
 
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False, return_prefix_tokens: bool = False):
-        """Outputs of the blocks at `indices` (None: all; int n: the last n), prefix tokens stripped.
-
-        Returns the list of intermediates if `intermediates_only`, else (final normed tokens, intermediates).
-        `output_fmt` 'NCHW' gives feature maps, 'NLC' token sequences; `return_prefix_tokens` pairs each with
-        its prefix tokens.
-        """
-        if output_fmt not in ("NCHW", "NLC"):
-            raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
-        take = resolve_feature_indices(len(self.blocks), indices)
-        batch, _, height, width = x.shape
-        grid = self.patch_embed.grid_size(height, width)
-        x = self._embed(x)
-        last = max(take) if stop_early else len(self.blocks) - 1
-        intermediates = []
-        for i, block in enumerate(self.blocks[: last + 1]):
-            x = block(x)
-            if i in take:
-                intermediates.append(self.norm(x) if norm else x)
-        prefixes = [y[:, : self.num_prefix_tokens] for y in intermediates]
-        intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
-        if output_fmt == "NCHW":
-            intermediates = [y.reshape(batch, *grid, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
-        if return_prefix_tokens:
-            intermediates = list(zip(intermediates, prefixes, strict=True))
-        if intermediates_only:
-            return intermediates
-        return self.norm(x), intermediates
-
     def adapt_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Resample a checkpoint's position embedding to this model's grid (another img_size)."""
         pos_embed = state_dict.get("pos_embed")
         if pos_embed is not None and pos_embed.shape != self.pos_embed.shape:
             prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
             state_dict = dict(state_dict, pos_embed=resample_pos_embed(pos_embed, self.grid_size, None, prefix))
-        return state_dict
+        return super().adapt_checkpoint(state_dict)
 
 
 _SBB = dict(layer_scale_init=1e-5, class_token=False, no_embed_class=True, reg_tokens=4, global_pool="avg")

@@ -6,7 +6,6 @@ Every variant is data: a `MobileNetConfig` whose `stages` is the table of its pa
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -16,7 +15,7 @@ from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
 from ...layers.pool import global_pool
-from ..base import ClassifierModel, resolve_feature_indices
+from ..base import ClassifierModel, TrunkStep
 from .builder import STEM_STRIDE, build_stages
 from .config import MobileNetConfig
 
@@ -41,8 +40,6 @@ class MobileNet(ClassifierModel):
         self.conv_stem = make_conv2d(cfg.in_chans, stem_chs, cfg.stem_kernel, STEM_STRIDE)
         self.bn1 = BatchNormAct2d(stem_chs, cfg.act)
         self.blocks, self.feature_info, final_chs = build_stages(cfg, stem_chs)
-        # how many stages have run when each feature level is ready (0: the stem)
-        self._level_ends = [0 if f.module == "bn1" else int(f.module.split(".")[1]) + 1 for f in self.feature_info]
 
         self.pool_first = cfg.head_type == "mobilenetv3"
         if self.pool_first:
@@ -60,6 +57,9 @@ class MobileNet(ClassifierModel):
             self.conv_head = nn.Identity()
             self.bn2 = nn.Identity()
             self.num_features = final_chs
+        # EfficientNet's 1x1 conv and BN run before pooling, as the trunk's end; they prune with the head.
+        self.norm_modules = () if self.pool_first else ("conv_head", "bn2")
+        self.head_modules = ("conv_head", "norm_head" if self.pool_first else "bn2", "classifier")
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.classifier = nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
 
@@ -83,15 +83,8 @@ class MobileNet(ClassifierModel):
             if isinstance(module, (MultiQueryAttention2d, LayerScale)):
                 module.reset_parameters()
 
-    def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn1(self.conv_stem(x))
-
-    def _head_conv(self, x: torch.Tensor) -> torch.Tensor:
-        """The part of the head that runs before pooling (EfficientNet's 1x1 conv; none for MobileNetV3)."""
-        return x if self.pool_first else self.bn2(self.conv_head(x))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._head_conv(self.blocks(self._stem(x)))
+    def trunk(self) -> list[TrunkStep]:
+        return [self.conv_stem, self.bn1, *(block for stage in self.blocks for block in stage)]
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return global_pool(x, self.global_pool, keepdim=True)
@@ -102,28 +95,6 @@ class MobileNet(ClassifierModel):
             x = self.act2(self.norm_head(self.conv_head(x)))
         x = self.head_drop(x.flatten(1) if self.global_pool else x)
         return x if pre_logits else self.classifier(x)
-
-    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None,
-                              norm: bool = False, stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False):
-        """Feature maps at `indices` of `feature_info` (None: all; int n: the last n), in stride order.
-
-        Returns the list if `intermediates_only`, else (forward_features output, list). With `stop_early` the
-        stages after the last requested level are skipped. `norm` has no effect: these nets have no final norm.
-        """
-        if output_fmt != "NCHW":
-            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
-        take = {self._level_ends[i] for i in resolve_feature_indices(len(self.feature_info), indices)}
-        last = max(take) if stop_early else len(self.blocks)
-        x = self._stem(x)
-        intermediates = [x] if 0 in take else []
-        for ran, stage in enumerate(self.blocks[:last], start=1):
-            x = stage(x)
-            if ran in take:
-                intermediates.append(x)
-        if intermediates_only:
-            return intermediates
-        return (self._head_conv(x) if last == len(self.blocks) else x), intermediates
 
 
 # Settings shared within a generation; the stage tables below are each paper's, row for row.
