@@ -130,13 +130,14 @@ def _reference_args(name, magnitude, negate):
     """The reference's op arguments at `magnitude`, with its random sign forced."""
     from timm.data import auto_augment as ref
 
-    state = random.getstate()
+    # `random.random` is the module's own attribute (a bound method of its hidden generator): put that back
+    original, state = random.random, random.getstate()
     try:
         random.random = (lambda: 1.0) if negate else (lambda: 0.0)
         fn = ref.LEVEL_TO_ARG[name]
         return fn(magnitude, {"translate_pct": 0.45}) if fn is not None else ()
     finally:
-        del random.random  # back to the module's own function
+        random.random = original
         random.setstate(state)
 
 
