@@ -231,7 +231,8 @@ def test_driver_traces_with_fx(arch):
 
 @pytest.mark.parametrize("arch", SMALLEST)
 def test_intermediates_and_pruning_match_reference(arch):
-    """Final features, maps, stop_early, norm and pruning as the reference's, in float64 (no rounding luck)."""
+    """Final features, maps, stop_early, norm and pruning as the reference's, in float64 (no rounding
+    luck)."""
     timm = pytest.importorskip("timm")
     from tests.reference import randomise_
 
@@ -242,7 +243,8 @@ def test_intermediates_and_pruning_match_reference(arch):
     ours.load_state_dict(reference.state_dict())
     reference, ours = reference.double(), ours.double()
     x = _image().double()
-    norms = (False,) if type(ours).__name__ == "Hiera" else (False, True)  # the reference's Hiera refuses norm
+    # the reference's Hiera refuses norm
+    norms = (False,) if type(ours).__name__ == "Hiera" else (False, True)
     settings = [dict(norm=norm, stop_early=stop, indices=indices)
                 for norm in norms for stop, indices in ((False, None), (True, [1]), (False, 2), (True, 2))]
     with torch.no_grad():
@@ -255,4 +257,5 @@ def test_intermediates_and_pruning_match_reference(arch):
         ours.prune_intermediate_layers([1], prune_norm=True)
         assert set(ours.state_dict()) == set(reference.state_dict())
         assert ours.num_features == reference.num_features
-        torch.testing.assert_close(ours.forward_features(x), reference.forward_features(x), rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(ours.forward_features(x), reference.forward_features(x), rtol=1e-9,
+                                   atol=1e-12)

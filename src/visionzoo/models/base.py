@@ -151,7 +151,8 @@ class ClassifierModel(nn.Module):
         return nn.Identity() if self.head_pruned else self.get_submodule(self.classifier_module)
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
+        """Replace the final linear layer with one for `num_classes` (0: none); optionally change the
+        pooling."""
         self._check_head_kept()
         parent, name = self._classifier_parent()
         if global_pool is not None:
@@ -176,7 +177,7 @@ class ClassifierModel(nn.Module):
         pruned = tuple(f"{name}." for name in self.__dict__.get("pruned_modules", ()))
         return {k: v for k, v in state_dict.items() if not k.startswith(pruned)} if pruned else state_dict
 
-    # ---- Input size and architecture facts ------------------------------------------------------------------
+    # ---- Input size and architecture facts -----------------------------------------------------------------
     # One answer per model to "which input size do you expect, which can you take, where are your first conv
     # and your classifier": the data config, the validate and benchmark tools, weight loading and the
     # registry's tag records all read these instead of probing attributes.

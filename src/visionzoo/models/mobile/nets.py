@@ -21,7 +21,8 @@ from .config import MobileNetConfig
 
 
 class MobileNet(ClassifierModel):
-    """MobileNetV1/V3/V4, EfficientNet and MobileNet-EdgeTPU-v2: conv stem, stages of blocks, head, classifier.
+    """MobileNetV1/V3/V4, EfficientNet and MobileNet-EdgeTPU-v2: conv stem, stages of blocks, head,
+    classifier.
 
     Feature levels are the stem (where the first stage downsamples) and every stage output before the
     resolution halves, plus the last stage: strides 2, 4, 8, 16, 32.
@@ -61,7 +62,8 @@ class MobileNet(ClassifierModel):
         self.norm_modules = () if self.pool_first else ("conv_head", "bn2")
         self.head_modules = ("conv_head", "norm_head" if self.pool_first else "bn2", "classifier")
         self.head_drop = nn.Dropout(cfg.drop_rate)
-        self.classifier = nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.classifier = (nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0
+                           else nn.Identity())
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -160,8 +162,8 @@ MOBILENETV4_CONV_SMALL = (
 MOBILENETV4_CONV_MEDIUM = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c80", "uib_r1_a3_k3_s1_e2_c80"),
-    ("uib_r1_a3_k5_s2_e6_c160", "uib_r2_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160", "uib_r1_a3_k3_s1_e4_c160",
-     "uib_r1_a3_k0_s1_e4_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k0_s1_e4_c160"),
+    ("uib_r1_a3_k5_s2_e6_c160", "uib_r2_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160",
+     "uib_r1_a3_k3_s1_e4_c160", "uib_r1_a3_k0_s1_e4_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k0_s1_e4_c160"),
     ("uib_r1_a5_k5_s2_e6_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_a3_k5_s1_e4_c256", "uib_r1_k0_s1_e4_c256",
      "uib_r1_a3_k0_s1_e4_c256", "uib_r1_a3_k5_s1_e2_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_k0_s1_e4_c256",
      "uib_r1_a5_k0_s1_e2_c256"),
@@ -170,10 +172,11 @@ MOBILENETV4_CONV_MEDIUM = (
 MOBILENETV4_CONV_LARGE = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
-    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r5_a5_k3_s1_e4_c192",
-     "uib_r1_a3_k0_s1_e4_c192"),
-    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
-     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512", "uib_r3_a5_k0_s1_e4_c512"),
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192",
+     "uib_r5_a5_k3_s1_e4_c192", "uib_r1_a3_k0_s1_e4_c192"),
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512",
+     "uib_r2_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
+     "uib_r3_a5_k0_s1_e4_c512"),
     ("cn_r1_k1_s1_c960",),
 )
 # Hybrids: mqa blocks interleaved in the last two stages; at stride 16 keys/values are downsampled by 2.
@@ -196,13 +199,14 @@ MOBILENETV4_HYBRID_MEDIUM = (
 MOBILENETV4_HYBRID_LARGE = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
-    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r2_a5_k3_s1_e4_c192",
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192",
+     "uib_r2_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a3_k0_s1_e4_c192"),
-    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
-     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512",
+     "uib_r2_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
