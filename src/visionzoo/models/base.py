@@ -152,8 +152,10 @@ class ClassifierModel(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the final linear layer with one for `num_classes` (0: none); optionally change the
-        pooling."""
-        self._check_head_kept()
+        pooling. After a prune took the head away, the new head is the pooling and the linear layer alone
+        (as in the reference), where the classifier's parent module survived the prune."""
+        if self.head_pruned:
+            self._restore_plain_head()
         parent, name = self._classifier_parent()
         if global_pool is not None:
             check_pool_type(global_pool, self.global_pools)
@@ -240,6 +242,14 @@ class ClassifierModel(nn.Module):
                 return name
         raise AttributeError(f"{type(self).__name__} has no convolution over its {self.config.in_chans} "
                              "input channels")
+
+    def _restore_plain_head(self) -> None:
+        parent_path = self.classifier_module.rpartition(".")[0]
+        if parent_path and isinstance(self.get_submodule(parent_path), nn.Identity):
+            self._check_head_kept()  # the whole head container went: no place for a classifier
+        self.head_pruned = False
+        # the pruned head's hidden layers are Identity now: its width is the pooled features'
+        self.__dict__.pop("_head_hidden_size", None)
 
     def _check_head_kept(self) -> None:
         if self.head_pruned:

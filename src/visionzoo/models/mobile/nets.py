@@ -6,6 +6,7 @@ Every variant is data: a `MobileNetConfig` whose `stages` is the table of its pa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
 from ...layers.pool import global_pool
-from ..base import ClassifierModel, TrunkStep
+from ..base import ClassifierModel, TrunkStep, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
 from .config import MobileNetConfig
 
@@ -60,7 +61,8 @@ class MobileNet(ClassifierModel):
             self.num_features = final_chs
         # EfficientNet's 1x1 conv and BN run before pooling, as the trunk's end; they prune with the head.
         self.norm_modules = () if self.pool_first else ("conv_head", "bn2")
-        self.head_modules = ("conv_head", "norm_head" if self.pool_first else "bn2", "classifier")
+        self.head_modules = (("conv_head", "norm_head", "act2", "classifier") if self.pool_first
+                             else ("conv_head", "bn2", "classifier"))
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.classifier = (nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0
                            else nn.Identity())
@@ -87,6 +89,28 @@ class MobileNet(ClassifierModel):
 
     def trunk(self) -> list[TrunkStep]:
         return [self.conv_stem, self.bn1, *(block for stage in self.blocks for block in stage)]
+
+    def prune_intermediate_layers(self, indices: int | Sequence[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True, extra_blocks: bool = False) -> list[int]:
+        """As the base class; with `extra_blocks`, `indices` count the stem (0) and each stage of blocks
+        (1..len(blocks)) instead of the feature levels, as the reference's option of that name."""
+        if not extra_blocks:
+            return super().prune_intermediate_layers(indices, prune_norm, prune_head)
+        take = resolve_feature_indices(len(self.blocks) + 1, indices)
+        last = max(take)
+        for stage in reversed(range(last, len(self.blocks))):
+            self._remove_module(f"blocks.{stage}")
+        for name in self.norm_modules + self.head_modules:
+            self._remove_module(name)
+        self.num_features = self.conv_stem.out_channels if last == 0 else self._stage_channels(last - 1)
+        self.num_classes, self.head_pruned, self.head_hidden_size = 0, True, self.num_features
+        self.__dict__.pop("_level_end_cache", None)
+        return take
+
+    def _stage_channels(self, stage: int) -> int:
+        """Output channels of a stage of blocks: those of its last conv."""
+        convs = [m for m in self.blocks[stage].modules() if isinstance(m, nn.Conv2d)]
+        return convs[-1].out_channels
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return global_pool(x, self.global_pool, keepdim=True)
