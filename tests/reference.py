@@ -35,11 +35,13 @@ def randomise_(model: nn.Module, seed: int = 0) -> None:
 def max_relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
     """max |ours - reference|, relative to the reference's largest magnitude."""
     assert ours.shape == reference.shape, f"shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
-    return ((ours.double() - reference.double()).abs().max() / reference.double().abs().max().clamp_min(1e-12)).item()
+    return ((ours.double() - reference.double()).abs().max()
+            / reference.double().abs().max().clamp_min(1e-12)).item()
 
 
 def conformance_input_sizes(model: nn.Module) -> list[tuple[int, int]]:
-    """Input sizes to compare at: small for fixed-size models (ViT), the pretrained and an odd size for conv nets."""
+    """Input sizes to compare at: small for fixed-size models (ViT), the pretrained and an odd size for conv
+    nets."""
     if model.fixed_input_size:
         side = 4 * model.feature_info[-1].reduction
         return [(side, side)]

@@ -145,7 +145,8 @@ def _feature_options(out_indices, feature_cls: str, output_fmt: str, feature_cfg
 
 @cache
 def parameter_count(name: str) -> int:
-    """Parameters of `name` ('arch' with its default tag's head, or 'arch.tag'), counted without allocating them."""
+    """Parameters of `name` ('arch' with its default tag's head, or 'arch.tag'), counted without allocating
+    them."""
     with torch.device("meta"):
         model = create_model(name)
     return sum(p.numel() for p in model.parameters())

@@ -15,7 +15,8 @@ timm = pytest.importorskip("timm")
 
 
 def test_config_the_reference_can_express_matches_it():
-    """Conv1x1 shortcuts, a stride-1 stage, grouped and depthwise convs, a final conv, width factor, SE per stage."""
+    """Conv1x1 shortcuts, a stride-1 stage, grouped and depthwise convs, a final conv, width factor, SE per
+    stage."""
     from timm.models.byobnet import ByoBlockCfg, ByoModelCfg
     from timm.models.byobnet import ByobNet as ReferenceNet
 

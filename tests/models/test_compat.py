@@ -27,7 +27,8 @@ def _small_kwargs(arch):
 def _input(arch, model, batch=2, device="cpu"):
     kwargs = _small_kwargs(arch)
     height, width = kwargs.get("img_size", (64, 64))
-    return torch.randn(batch, model.in_chans, height, width, generator=torch.Generator().manual_seed(0)).to(device)
+    return torch.randn(batch, model.in_chans, height, width,
+                       generator=torch.Generator().manual_seed(0)).to(device)
 
 
 def _smallest_of_each_family():

@@ -143,5 +143,6 @@ def test_position_embedding_resampled_on_load_like_reference(tmp_path):
     save_file(base.state_dict(), checkpoint)
     reference = timm.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1, img_size=320, pretrained=True,
                                   pretrained_cfg_overlay={"file": str(checkpoint)})
-    ours = visionzoo.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1, img_size=320, checkpoint_path=checkpoint)
+    ours = visionzoo.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1, img_size=320,
+                                  checkpoint_path=checkpoint)
     assert max_relative_error(ours.pos_embed.detach(), reference.pos_embed.detach()) < 1e-6

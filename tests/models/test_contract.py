@@ -73,7 +73,8 @@ def test_feature_info_and_features_only(arch):
     assert len(maps) == len(extractor.feature_info)
     for feature, info in zip(maps, extractor.feature_info, strict=True):
         assert feature.shape[1] == info.channels
-        assert feature.shape[-2:] == (math.ceil(x.shape[-2] / info.reduction), math.ceil(x.shape[-1] / info.reduction))
+        assert feature.shape[-2:] == (math.ceil(x.shape[-2] / info.reduction),
+                                      math.ceil(x.shape[-1] / info.reduction))
     with torch.no_grad():
         last_two = base.forward_intermediates(x, indices=2, intermediates_only=True)
         final, all_levels = base.forward_intermediates(x)
@@ -83,7 +84,8 @@ def test_feature_info_and_features_only(arch):
 
 @pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_training_step_with_drop_path(arch):
-    model = visionzoo.create_model(arch, drop_rate=0.1, drop_path_rate=0.1, num_classes=5, **_small_kwargs(arch))
+    model = visionzoo.create_model(arch, drop_rate=0.1, drop_path_rate=0.1, num_classes=5,
+                                   **_small_kwargs(arch))
     model.train()
     loss = model(_input(model)).logsumexp(dim=1).mean()
     loss.backward()

@@ -1,4 +1,5 @@
-"""Hiera beyond the registered variant: projection widening, partial query pooling, token order, dynamic sizes."""
+"""Hiera beyond the registered variant: projection widening, partial query pooling, token order, dynamic
+sizes."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_reroll_inverts_unroll():
 
 
 def test_projection_widening_and_partial_pooling_match_reference():
-    """expand_proj=True and q_pool=2 of 4 stages (the last stage keeps its resolution), at a non-square size."""
+    """expand_proj=True and q_pool=2 of 4 stages (the last stage keeps its resolution), at a non-square
+    size."""
     from timm.models.hiera import Hiera as ReferenceHiera
 
     img_size = (128, 96)
@@ -47,7 +49,8 @@ def test_dynamic_img_size_matches_reference_built_at_that_size(tmp_path):
     randomise_(reference)
     checkpoint = tmp_path / "reference.safetensors"
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, checkpoint)
-    ours = visionzoo.create_model("hiera_small_abswin_256", checkpoint_path=checkpoint, dynamic_img_size=True).eval()
+    ours = visionzoo.create_model("hiera_small_abswin_256", checkpoint_path=checkpoint,
+                                  dynamic_img_size=True).eval()
     ours.double(), reference.double()
     x = torch.randn(1, 3, 160, 96, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     with torch.no_grad():

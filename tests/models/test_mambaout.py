@@ -1,4 +1,5 @@
-"""MambaOut specifics the generic tests do not cover: config validation, NHWC intermediates, channels-last trunk."""
+"""MambaOut specifics the generic tests do not cover: config validation, NHWC intermediates, channels-last
+trunk."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class AttentionPoolLatent(nn.Module):
         batch, tokens, dim = x.shape
         q = self.q(self.latent.expand(batch, -1, -1))
         q = q.reshape(batch, 1, self.num_heads, self.head_dim).transpose(1, 2)
-        k, v = self.kv(x).reshape(batch, tokens, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        k, v = (self.kv(x).reshape(batch, tokens, 2, self.num_heads, self.head_dim)
+                .permute(2, 0, 3, 1, 4).unbind(0))
         x = F.scaled_dot_product_attention(q, k, v)
         x = self.proj(x.transpose(1, 2).reshape(batch, 1, dim))
         x = x + self.mlp(self.norm(x))

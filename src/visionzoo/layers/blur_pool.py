@@ -45,11 +45,13 @@ class BlurPool2d(nn.Module):
         return F.conv2d(x, self._filter(x), stride=self.stride, groups=self.channels)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, filter_size={self.filter_size}, stride={self.stride}, pad_mode={self.pad_mode!r}"
+        return (f"{self.channels}, filter_size={self.filter_size}, stride={self.stride}, "
+                f"pad_mode={self.pad_mode!r}")
 
 
 def make_anti_alias(kind: str, channels: int, stride: int = 2) -> nn.Module:
-    """The downsampling layer `kind`: 'avg' (stride x stride average pool), 'blur' or 'blur_zero_pad' (3x3 blur)."""
+    """The downsampling layer `kind`: 'avg' (stride x stride average pool), 'blur' or 'blur_zero_pad' (3x3
+    blur)."""
     if kind == "avg":
         return nn.AvgPool2d(stride)
     if kind == "blur":

@@ -16,8 +16,9 @@ def conv_padding(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
 
 def make_conv2d(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, dilation: int = 1,
                 groups: int = 1, bias: bool = False) -> nn.Conv2d:
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=conv_padding(kernel_size, stride, dilation),
-                     dilation=dilation, groups=groups, bias=bias)
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride,
+                     padding=conv_padding(kernel_size, stride, dilation), dilation=dilation, groups=groups,
+                     bias=bias)
 
 
 class BatchNormAct2d(nn.BatchNorm2d):

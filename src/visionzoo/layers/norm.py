@@ -7,7 +7,8 @@ Three kinds, by name, so that configs stay plain strings:
   This is the norm timm calls SimpleNorm; the ConvNeXt 'zepto_rms' weights were trained with it. Using
   Bessel's correction (n - 1) matters for conformance: it changes every output by a factor sqrt(n / (n - 1)).
 
-The channels-first ('...2d') forms reduce over dim 1 of an NCHW tensor, so convolutional nets need no permutes.
+The channels-first ('...2d') forms reduce over dim 1 of an NCHW tensor, so convolutional nets need no
+permutes.
 Every norm keeps the parameter names `weight` (and `bias` for layernorm) of the published checkpoints.
 """
 

@@ -22,8 +22,8 @@ class PatchEmbed(nn.Module):
         return self.proj(x).permute(0, 2, 3, 1)
 
 
-def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int], old_grid: tuple[int, int] | None = None,
-                       num_prefix_tokens: int = 0) -> torch.Tensor:
+def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int],
+                       old_grid: tuple[int, int] | None = None, num_prefix_tokens: int = 0) -> torch.Tensor:
     """Resample a (1, prefix + H*W, C) position embedding to another grid.
 
     Bicubic with antialiasing, computed in float32; prefix (class/register) entries are kept as they are.

@@ -151,8 +151,11 @@ class ClassifierModel(nn.Module):
         return nn.Identity() if self.head_pruned else self.get_submodule(self.classifier_module)
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the final linear layer with one for `num_classes` (0: none); optionally change the pooling."""
-        self._check_head_kept()
+        """Replace the final linear layer with one for `num_classes` (0: none); optionally change the
+        pooling. After a prune took the head away, the new head is the pooling and the linear layer alone
+        (as in the reference), where the classifier's parent module survived the prune."""
+        if self.head_pruned:
+            self._restore_plain_head()
         parent, name = self._classifier_parent()
         if global_pool is not None:
             check_pool_type(global_pool, self.global_pools)
@@ -176,7 +179,7 @@ class ClassifierModel(nn.Module):
         pruned = tuple(f"{name}." for name in self.__dict__.get("pruned_modules", ()))
         return {k: v for k, v in state_dict.items() if not k.startswith(pruned)} if pruned else state_dict
 
-    # ---- Input size and architecture facts ------------------------------------------------------------------
+    # ---- Input size and architecture facts -----------------------------------------------------------------
     # One answer per model to "which input size do you expect, which can you take, where are your first conv
     # and your classifier": the data config, the validate and benchmark tools, weight loading and the
     # registry's tag records all read these instead of probing attributes.
@@ -239,6 +242,14 @@ class ClassifierModel(nn.Module):
                 return name
         raise AttributeError(f"{type(self).__name__} has no convolution over its {self.config.in_chans} "
                              "input channels")
+
+    def _restore_plain_head(self) -> None:
+        parent_path = self.classifier_module.rpartition(".")[0]
+        if parent_path and isinstance(self.get_submodule(parent_path), nn.Identity):
+            self._check_head_kept()  # the whole head container went: no place for a classifier
+        self.head_pruned = False
+        # the pruned head's hidden layers are Identity now: its width is the pooled features'
+        self.__dict__.pop("_head_hidden_size", None)
 
     def _check_head_kept(self) -> None:
         if self.head_pruned:

@@ -1,10 +1,11 @@
-"""ByobNet ("bring your own blocks"): a conv net whose stages are rows of block specs, so a new net is a config.
+"""ByobNet ("bring your own blocks"): a conv net whose stages are rows of block specs, so a new net is a
+config.
 
-The design follows timm's ByobNet (Ross Wightman, 2021), which generalises the GPU-Efficient Networks of Lin et
-al. 2020, "Neural Architecture Design for GPU-Efficient Networks" (arXiv 2006.14090): a 3x3 stem, then stages of
-residual blocks chosen per stage (basic, bottleneck, dark, edge residual, depthwise-separable, inverted
-residual), an optional final 1x1 conv and a pooled linear head. Module names follow the published `timm/`
-checkpoints so that they load as they are. Weights: Apache-2.0.
+The design follows timm's ByobNet (Ross Wightman, 2021), which generalises the GPU-Efficient Networks of Lin
+et al. 2020, "Neural Architecture Design for GPU-Efficient Networks" (arXiv 2006.14090): a 3x3 stem, then
+stages of residual blocks chosen per stage (basic, bottleneck, dark, edge residual, depthwise-separable,
+inverted residual), an optional final 1x1 conv and a pooled linear head. Module names follow the published
+`timm/` checkpoints so that they load as they are. Weights: Apache-2.0.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class ByobNetConfig(ModelConfig):
 
     stages: tuple[StageSpec, ...] = ()
     stem_chs: int = 32  # a single stride-2 3x3 conv
-    downsample: str = "conv1x1"  # shortcut where a block changes shape: 'avg' (pool + 1x1), 'conv1x1', '' (none)
+    # shortcut where a block changes shape: 'avg' (pool + 1x1), 'conv1x1', '' (none)
+    downsample: str = "conv1x1"
     width_factor: float = 1.0  # scales every stage's channels (and the stem's)
     num_features: int = 0  # width of a final 1x1 conv; 0: none
     act: str = "relu"
@@ -116,7 +118,8 @@ class SqueezeExcite(nn.Module):
 
 
 class DownsampleAvg(nn.Module):
-    """Shortcut of a block that changes shape, as in ResNet-D: 2x2 average pool (if strided), then 1x1 conv + BN."""
+    """Shortcut of a block that changes shape, as in ResNet-D: 2x2 average pool (if strided), then 1x1 conv
+    + BN."""
 
     def __init__(self, in_chs: int, out_chs: int, stride: int):
         super().__init__()
@@ -128,7 +131,8 @@ class DownsampleAvg(nn.Module):
 
 
 def make_shortcut(args: BlockArgs) -> nn.Module | None:
-    """Identity where the block keeps its shape, else the net's downsample; None: the block has no shortcut."""
+    """Identity where the block keeps its shape, else the net's downsample; None: the block has no
+    shortcut."""
     if args.in_chs == args.out_chs and args.stride == 1:
         return nn.Identity()
     if args.downsample == "avg":
@@ -220,7 +224,8 @@ class BottleneckBlock(ResidualBlock):
     def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_1x1 = ConvNormAct(args.in_chs, mid, 1, act=args.act)
-        self.conv2_kxk = ConvNormAct(mid, mid, args.kernel_size, args.stride, groups=args.groups(mid), act=args.act)
+        self.conv2_kxk = ConvNormAct(mid, mid, args.kernel_size, args.stride, groups=args.groups(mid),
+                                     act=args.act)
         self.attn = self.attention(args, mid)
         self.conv3_1x1 = ConvNormAct(mid, args.out_chs, 1, act=None)
 
@@ -234,8 +239,8 @@ class DarkBlock(ResidualBlock):
     def build(self, args: BlockArgs) -> None:
         mid = make_divisible(args.out_chs * args.bottle_ratio)
         self.conv1_1x1 = ConvNormAct(args.in_chs, mid, 1, act=args.act)
-        self.conv2_kxk = ConvNormAct(mid, args.out_chs, args.kernel_size, args.stride, groups=args.groups(mid),
-                                     act=None)
+        self.conv2_kxk = ConvNormAct(mid, args.out_chs, args.kernel_size, args.stride,
+                                     groups=args.groups(mid), act=None)
         self.attn_last = self.attention(args, args.out_chs)
 
 
@@ -254,21 +259,23 @@ class EdgeBlock(ResidualBlock):
 
 
 class DepthwiseSeparableBlock(ResidualBlock):
-    """Depthwise-separable conv (MobileNet v1, EfficientNet 'ds'): strided depthwise kxk, attention, linear 1x1."""
+    """Depthwise-separable conv (MobileNet v1, EfficientNet 'ds'): strided depthwise kxk, attention, linear
+    1x1."""
 
     body = ("conv_dw", "attn", "conv_pw")
     last_conv = "conv_pw"
     linear_out = True
 
     def build(self, args: BlockArgs) -> None:
-        self.conv_dw = ConvNormAct(args.in_chs, args.in_chs, args.kernel_size, args.stride, groups=args.in_chs,
-                                   act=args.act)
+        self.conv_dw = ConvNormAct(args.in_chs, args.in_chs, args.kernel_size, args.stride,
+                                   groups=args.in_chs, act=args.act)
         self.attn = self.attention(args, args.in_chs)
         self.conv_pw = ConvNormAct(args.in_chs, args.out_chs, 1, act=None)
 
 
 class InvertedResidualBlock(ResidualBlock):
-    """Inverted residual (MobileNet v2): 1x1 expand by `bottle_ratio`, strided depthwise kxk, attention, linear 1x1."""
+    """Inverted residual (MobileNet v2): 1x1 expand by `bottle_ratio`, strided depthwise kxk, attention,
+    linear 1x1."""
 
     body = ("conv_pw", "conv_dw", "attn", "conv_pwl")
     last_conv = "conv_pwl"
@@ -356,7 +363,8 @@ class ByobNet(ClassifierModel):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """He (fan-out) convs, unit BN, small linear head; each block's last BN zeroed so it starts as identity."""
+        """He (fan-out) convs, unit BN, small linear head; each block's last BN zeroed so it starts as
+        identity."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

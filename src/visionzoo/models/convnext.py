@@ -119,9 +119,11 @@ class ConvNextBlock(nn.Module):
     def __init__(self, cfg: ConvNextConfig, dim: int, kernel_size: int, drop_path: float):
         super().__init__()
         self.conv_mlp = cfg.conv_mlp
-        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim, bias=cfg.conv_bias)
+        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim,
+                                 bias=cfg.conv_bias)
         self.norm = make_norm(cfg.norm, dim, cfg.norm_eps, channels_first=cfg.conv_mlp)
-        self.mlp = ConvNextMlp(dim, int(cfg.mlp_ratio * dim), cfg.act, cfg.conv_mlp, cfg.conv_bias, cfg.use_grn)
+        self.mlp = ConvNextMlp(dim, int(cfg.mlp_ratio * dim), cfg.act, cfg.conv_mlp, cfg.conv_bias,
+                               cfg.use_grn)
         # A bare parameter, not a LayerScale module: the checkpoints name it `blocks.N.gamma`.
         init = cfg.layer_scale_init
         self.gamma = nn.Parameter(torch.full((dim,), init)) if init is not None else None
@@ -177,7 +179,8 @@ def convnext_stem(cfg: ConvNextConfig) -> tuple[nn.Sequential, int]:
 
 
 class ConvNextHead(nn.Module):
-    """Global pool -> norm -> (hidden linear + GELU) -> dropout -> fc; the norm is left out for norm-first heads."""
+    """Global pool -> norm -> (hidden linear + GELU) -> dropout -> fc; the norm is left out for norm-first
+    heads."""
 
     def __init__(self, cfg: ConvNextConfig, dim: int):
         super().__init__()

@@ -1,15 +1,16 @@
 """Hiera: a hierarchical vision transformer with mask-unit attention and no other bells and whistles.
 
 Papers: Ryali et al. 2023, "Hiera: A Hierarchical Vision Transformer without the Bells-and-Whistles" (arXiv
-2306.00989); Bolya et al. 2023, "Window Attention is Bugged: How not to Interpolate Position Embeddings" (arXiv
-2311.05613), whose absolute-window position embedding ('abswin') the registered variant uses. Original code:
-github.com/facebookresearch/hiera. Module names follow the published `timm/` checkpoints so that they load as
-they are. Weights: the abswin 'sbb2' tags are Apache-2.0 (timm-trained); the original MAE weights are
+2306.00989); Bolya et al. 2023, "Window Attention is Bugged: How not to Interpolate Position Embeddings"
+(arXiv 2311.05613), whose absolute-window position embedding ('abswin') the registered variant uses. Original
+code: github.com/facebookresearch/hiera. Module names follow the published `timm/` checkpoints so that they
+load as they are. Weights: the abswin 'sbb2' tags are Apache-2.0 (timm-trained); the original MAE weights are
 CC-BY-NC-4.0.
 
-Tokens are kept "unrolled": ordered so that the 2x2 neighbours every later pooling step merges are the outermost
-token axis, and each mask unit's tokens are strided by the number of mask units. Pooling is then a max over one
-axis and mask-unit attention a reshape, for any input size; features are "rerolled" into maps only when asked.
+Tokens are kept "unrolled": ordered so that the 2x2 neighbours every later pooling step merges are the
+outermost token axis, and each mask unit's tokens are strided by the number of mask units. Pooling is then a
+max over one axis and mask-unit attention a reshape, for any input size; features are "rerolled" into maps
+only when asked.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class HieraConfig(ModelConfig):
     q_pool: int = 3  # how many stage transitions pool the tokens (2x2 max pool of the queries)
     q_stride: tuple[int, int] = (2, 2)
     mask_unit_size: tuple[int, int] = (8, 8)  # tokens per attention window, before any pooling
-    mask_unit_attn: tuple[bool, ...] = (True, True, False, False)  # per stage: windowed, else global attention
+    # per stage: windowed, else global attention
+    mask_unit_attn: tuple[bool, ...] = (True, True, False, False)
     expand_proj: bool = True  # widen with a linear layer; False: concatenate max- and avg-pooled tokens
     dim_mul: float = 2.0
     head_mul: float = 2.0
@@ -63,7 +65,8 @@ class HieraConfig(ModelConfig):
         if len(self.mask_unit_attn) != len(self.depths):
             raise ValueError("mask_unit_attn needs one entry per stage")
         if not 0 <= self.q_pool < len(self.depths):
-            raise ValueError(f"q_pool must be below the number of stages ({len(self.depths)}), got {self.q_pool}")
+            raise ValueError(f"q_pool must be below the number of stages ({len(self.depths)}), "
+                             f"got {self.q_pool}")
         if not self.expand_proj and self.dim_mul != 2:
             raise ValueError("expand_proj=False doubles the width by concatenation, so it needs dim_mul=2")
         check_pool_type(self.global_pool, SAME_WIDTH_POOL_TYPES)
@@ -95,13 +98,15 @@ def reroll(x: torch.Tensor, stride: tuple[int, int], levels: int, coarse: tuple[
 
 
 def pool_tokens(x: torch.Tensor, stride: int, mode: str = "max") -> torch.Tensor:
-    """Pool unrolled tokens over their finest stride cell (the outermost token axis): a 2-d pool of `stride` cells."""
+    """Pool unrolled tokens over their finest stride cell (the outermost token axis): a 2-d pool of `stride`
+    cells."""
     x = x.view(x.shape[0], stride, -1, x.shape[-1])
     return x.amax(dim=1) if mode == "max" else x.mean(dim=1)
 
 
 class MaskUnitAttention(nn.Module):
-    """Multi-head attention within each mask unit (or over all tokens), with the queries optionally max-pooled.
+    """Multi-head attention within each mask unit (or over all tokens), with the queries optionally
+    max-pooled.
 
     `window_size`: tokens per mask unit after this block's pooling; 0 for global attention.
     """
@@ -123,7 +128,8 @@ class MaskUnitAttention(nn.Module):
         # Unrolled order puts the mask unit index innermost, so a window is a stride over the tokens.
         windows = tokens // (self.q_stride * self.window_size) if self.window_size else 1
         qkv = self.qkv(x).reshape(batch, -1, windows, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(3, 0, 4, 2, 1, 5).unbind(0)  # each (B, heads, windows, tokens per window, head_dim)
+        # each (B, heads, windows, tokens per window, head_dim)
+        q, k, v = qkv.permute(3, 0, 4, 2, 1, 5).unbind(0)
         if self.q_stride > 1:
             q = q.view(batch, self.num_heads, windows, self.q_stride, -1, self.head_dim).amax(dim=3)
         # Four dims for the fused kernels: heads and windows share the batch axis.
@@ -135,8 +141,8 @@ class MaskUnitAttention(nn.Module):
 class HieraBlock(nn.Module):
     """Pre-norm transformer block; the first block of a stage also pools the tokens and widens them."""
 
-    def __init__(self, cfg: HieraConfig, dim: int, dim_out: int, num_heads: int, q_stride: int, window_size: int,
-                 drop_path: float):
+    def __init__(self, cfg: HieraConfig, dim: int, dim_out: int, num_heads: int, q_stride: int,
+                 window_size: int, drop_path: float):
         super().__init__()
         self.dim, self.dim_out, self.q_stride = dim, dim_out, q_stride
         self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
@@ -155,7 +161,8 @@ class HieraBlock(nn.Module):
             x = pool_tokens(self.proj(x_norm), self.q_stride)
         elif self.dim != self.dim_out:
             # The abswin models widen without parameters: the un-normed tokens, max- and average-pooled.
-            x = torch.cat([pool_tokens(x, self.q_stride, "max"), pool_tokens(x, self.q_stride, "mean")], dim=-1)
+            x = torch.cat([pool_tokens(x, self.q_stride, "max"), pool_tokens(x, self.q_stride, "mean")],
+                          dim=-1)
         x = x + self.drop_path1(self.ls1(self.attn(x_norm)))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
@@ -210,7 +217,8 @@ class NormClassifierHead(nn.Module):
 
 
 class Hiera(ClassifierModel):
-    """Hiera with the abswin position embedding: patch embedding, stages of Hiera blocks, pooled normed head."""
+    """Hiera with the abswin position embedding: patch embedding, stages of Hiera blocks, pooled normed
+    head."""
 
     fixed_input_size = True
     supports_dynamic_img_size = True
@@ -228,7 +236,8 @@ class Hiera(ClassifierModel):
         self.mask_unit_size = _pair(cfg.mask_unit_size)
         self.unroll_levels = len(cfg.depths) - 1  # one stride level per stage transition, pooled or not
         dim = cfg.embed_dim
-        self.patch_embed = PatchEmbed(cfg.in_chans, dim, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
+        self.patch_embed = PatchEmbed(cfg.in_chans, dim, cfg.patch_kernel, cfg.patch_stride,
+                                      cfg.patch_padding)
         # NCHW so that the global part interpolates and the window part tiles directly.
         self.pos_embed = nn.Parameter(torch.zeros(1, dim, *_pair(cfg.global_pos_size)))
         self.pos_embed_win = nn.Parameter(torch.zeros(1, dim, *self.mask_unit_size))
@@ -275,7 +284,8 @@ class Hiera(ClassifierModel):
             self.head.fc.weight.mul_(1e-3)
 
     def _abswin_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
-        """Global embedding interpolated to the token grid plus the window embedding tiled over every mask unit."""
+        """Global embedding interpolated to the token grid plus the window embedding tiled over every mask
+        unit."""
         units = [g // u for g, u in zip(grid, self.mask_unit_size, strict=True)]
         window = self.pos_embed_win.tile(1, 1, *units)
         pos_embed = F.interpolate(self.pos_embed, size=window.shape[-2:], mode="bicubic", antialias=True)

@@ -64,7 +64,8 @@ def _conv_channels_last(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 class Stem(nn.Module):
-    """Two stride-2 3x3 convs (to half the width, then the full width): NCHW image in, NHWC stride-4 map out."""
+    """Two stride-2 3x3 convs (to half the width, then the full width): NCHW image in, NHWC stride-4 map
+    out."""
 
     def __init__(self, cfg: MambaOutConfig):
         super().__init__()
@@ -151,7 +152,8 @@ class MlpHead(nn.Module):
         hidden = int(cfg.head_mlp_ratio * in_dim)
         self.global_pool = cfg.global_pool
         self.norm = nn.LayerNorm(in_dim, eps=cfg.norm_eps)
-        layers: OrderedDict[str, nn.Module] = OrderedDict(fc=nn.Linear(in_dim, hidden), act=make_activation(cfg.head_act))
+        layers: OrderedDict[str, nn.Module] = OrderedDict(fc=nn.Linear(in_dim, hidden),
+                                                          act=make_activation(cfg.head_act))
         if cfg.head == "mlp_norm":
             layers["norm"] = nn.LayerNorm(hidden, eps=cfg.norm_eps)
         self.pre_logits = nn.Sequential(layers)

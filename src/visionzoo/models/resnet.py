@@ -50,7 +50,8 @@ class ResNetConfig(ModelConfig):
     def __post_init__(self):
         check_choice("block", self.block, BLOCKS)
         if len(self.depths) != len(self.channels):
-            raise ValueError(f"depths {self.depths} and channels {self.channels} must have one entry per stage")
+            raise ValueError(f"depths {self.depths} and channels {self.channels} must have one entry per "
+                             "stage")
         if self.block == "basic" and (self.cardinality != 1 or self.base_width != 64):
             raise ValueError("basic blocks have no groups: cardinality must be 1 and base_width 64")
         check_choice("stem", self.stem, STEMS)
@@ -139,13 +140,15 @@ def make_shortcut(cfg: ResNetConfig, in_chs: int, out_chs: int, stride: int) -> 
 
 
 def make_stem_conv(cfg: ResNetConfig) -> nn.Module:
-    """The stem's convs (the published checkpoints call this `conv1`); BN and activation follow as bn1, act1."""
+    """The stem's convs (the published checkpoints call this `conv1`); BN and activation follow as bn1,
+    act1."""
     if cfg.stem == "conv7":
         return make_conv2d(cfg.in_chans, cfg.stem_width, 7, stride=2)
     width = cfg.stem_width
     first = 3 * (width // 4) if cfg.stem == "deep_tiered" else width
     return nn.Sequential(
-        make_conv2d(cfg.in_chans, first, 3, stride=2), nn.BatchNorm2d(first), make_activation(cfg.act, inplace=True),
+        make_conv2d(cfg.in_chans, first, 3, stride=2), nn.BatchNorm2d(first),
+        make_activation(cfg.act, inplace=True),
         make_conv2d(first, width, 3), nn.BatchNorm2d(width), make_activation(cfg.act, inplace=True),
         make_conv2d(width, cfg.stem_out, 3))
 

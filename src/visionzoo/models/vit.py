@@ -76,7 +76,8 @@ torch.fx.wrap("position_embedding_for")
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)), each with optional layer scale."""
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)), each with optional layer
+    scale."""
 
     def __init__(self, cfg: VitConfig, drop_path: float):
         super().__init__()
@@ -205,7 +206,8 @@ class VisionTransformer(ClassifierModel):
         pos_embed = state_dict.get("pos_embed")
         if pos_embed is not None and pos_embed.shape != self.pos_embed.shape:
             prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
-            state_dict = dict(state_dict, pos_embed=resample_pos_embed(pos_embed, self.grid_size, None, prefix))
+            state_dict = dict(state_dict,
+                              pos_embed=resample_pos_embed(pos_embed, self.grid_size, None, prefix))
         return super().adapt_checkpoint(state_dict)
 
 
@@ -213,9 +215,12 @@ _SBB = dict(layer_scale_init=1e-5, class_token=False, no_embed_class=True, reg_t
 _SO400M = dict(embed_dim=1152, depth=27, num_heads=16, mlp_ratio=3.7362, class_token=False, global_pool="map")
 
 VARIANTS = {
-    "test_vit": VitConfig(img_size=160, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3, dynamic_img_size=True),
-    "vit_betwixt_patch16_reg4_gap_256": VitConfig(img_size=256, embed_dim=640, depth=12, num_heads=10, **_SBB),
-    "vit_betwixt_patch16_reg4_gap_384": VitConfig(img_size=384, embed_dim=640, depth=12, num_heads=10, **_SBB),
+    "test_vit": VitConfig(img_size=160, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3,
+                          dynamic_img_size=True),
+    "vit_betwixt_patch16_reg4_gap_256": VitConfig(img_size=256, embed_dim=640, depth=12, num_heads=10,
+                                                  **_SBB),
+    "vit_betwixt_patch16_reg4_gap_384": VitConfig(img_size=384, embed_dim=640, depth=12, num_heads=10,
+                                                  **_SBB),
     "vit_mediumd_patch16_reg4_gap_256": VitConfig(img_size=256, embed_dim=512, depth=20, num_heads=8, **_SBB),
     "vit_mediumd_patch16_reg4_gap_384": VitConfig(img_size=384, embed_dim=512, depth=20, num_heads=8, **_SBB),
     "vit_so400m_patch14_siglip_378": VitConfig(img_size=378, patch_size=14, **_SO400M),

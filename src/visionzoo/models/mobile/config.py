@@ -31,13 +31,15 @@ class MobileNetConfig(ModelConfig):
     channel_divisor: int = 8
     channel_round_limit: float = 0.9  # rounding may not lose more than this fraction of a width
     depth_multiplier: float = 1.0
-    # squeeze-excite: gate, activation (None: the block's), whether a row's `se` ratio is of the expanded width
-    # (MobileNetV3) or of the block input (EfficientNet), and the rounding of the squeezed width (None: nearest)
+    # squeeze-excite: gate, activation (None: the block's), whether a row's `se` ratio is of the expanded
+    # width (MobileNetV3) or of the block input (EfficientNet), and the rounding of the squeezed width
+    # (None: nearest)
     se_gate: str = "sigmoid"
     se_act: str | None = None
     se_from_expanded: bool = False
     se_divisor: int | None = None
-    anti_alias: str | None = None  # downsample by 'avg' or 'blur'/'blur_zero_pad' pooling instead of a strided conv
+    # downsample by 'avg' or 'blur'/'blur_zero_pad' pooling instead of a strided conv
+    anti_alias: str | None = None
     layer_scale_init: float | None = None  # uib and mqa blocks (MobileNetV4 hybrids)
     # 'efficientnet': 1x1 conv -> BN -> act -> pool -> classifier (head_chs 0: no conv).
     # 'mobilenetv3': pool -> 1x1 conv -> [BN] -> act -> classifier, cheap because it runs after pooling.
@@ -65,7 +67,8 @@ class MobileNetConfig(ModelConfig):
 
     def round_chs(self, channels: int) -> int:
         """A published width under this config's width multiplier."""
-        return make_divisible(channels * self.width_multiplier, self.channel_divisor, self.channel_round_limit)
+        return make_divisible(channels * self.width_multiplier, self.channel_divisor,
+                              self.channel_round_limit)
 
     @property
     def stem_width(self) -> int:

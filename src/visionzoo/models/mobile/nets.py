@@ -6,6 +6,7 @@ Every variant is data: a `MobileNetConfig` whose `stages` is the table of its pa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -15,13 +16,14 @@ from ...layers.conv_norm_act import BatchNormAct2d, make_conv2d
 from ...layers.layer_scale import LayerScale
 from ...layers.multi_query_attention import MultiQueryAttention2d
 from ...layers.pool import global_pool
-from ..base import ClassifierModel, TrunkStep
+from ..base import ClassifierModel, TrunkStep, resolve_feature_indices
 from .builder import STEM_STRIDE, build_stages
 from .config import MobileNetConfig
 
 
 class MobileNet(ClassifierModel):
-    """MobileNetV1/V3/V4, EfficientNet and MobileNet-EdgeTPU-v2: conv stem, stages of blocks, head, classifier.
+    """MobileNetV1/V3/V4, EfficientNet and MobileNet-EdgeTPU-v2: conv stem, stages of blocks, head,
+    classifier.
 
     Feature levels are the stem (where the first stage downsamples) and every stage output before the
     resolution halves, plus the last stage: strides 2, 4, 8, 16, 32.
@@ -59,9 +61,11 @@ class MobileNet(ClassifierModel):
             self.num_features = final_chs
         # EfficientNet's 1x1 conv and BN run before pooling, as the trunk's end; they prune with the head.
         self.norm_modules = () if self.pool_first else ("conv_head", "bn2")
-        self.head_modules = ("conv_head", "norm_head" if self.pool_first else "bn2", "classifier")
+        self.head_modules = (("conv_head", "norm_head", "act2", "classifier") if self.pool_first
+                             else ("conv_head", "bn2", "classifier"))
         self.head_drop = nn.Dropout(cfg.drop_rate)
-        self.classifier = nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.classifier = (nn.Linear(self.head_hidden_size, cfg.num_classes) if cfg.num_classes > 0
+                           else nn.Identity())
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -85,6 +89,28 @@ class MobileNet(ClassifierModel):
 
     def trunk(self) -> list[TrunkStep]:
         return [self.conv_stem, self.bn1, *(block for stage in self.blocks for block in stage)]
+
+    def prune_intermediate_layers(self, indices: int | Sequence[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True, extra_blocks: bool = False) -> list[int]:
+        """As the base class; with `extra_blocks`, `indices` count the stem (0) and each stage of blocks
+        (1..len(blocks)) instead of the feature levels, as the reference's option of that name."""
+        if not extra_blocks:
+            return super().prune_intermediate_layers(indices, prune_norm, prune_head)
+        take = resolve_feature_indices(len(self.blocks) + 1, indices)
+        last = max(take)
+        for stage in reversed(range(last, len(self.blocks))):
+            self._remove_module(f"blocks.{stage}")
+        for name in self.norm_modules + self.head_modules:
+            self._remove_module(name)
+        self.num_features = self.conv_stem.out_channels if last == 0 else self._stage_channels(last - 1)
+        self.num_classes, self.head_pruned, self.head_hidden_size = 0, True, self.num_features
+        self.__dict__.pop("_level_end_cache", None)
+        return take
+
+    def _stage_channels(self, stage: int) -> int:
+        """Output channels of a stage of blocks: those of its last conv."""
+        convs = [m for m in self.blocks[stage].modules() if isinstance(m, nn.Conv2d)]
+        return convs[-1].out_channels
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
         return global_pool(x, self.global_pool, keepdim=True)
@@ -160,8 +186,8 @@ MOBILENETV4_CONV_SMALL = (
 MOBILENETV4_CONV_MEDIUM = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c80", "uib_r1_a3_k3_s1_e2_c80"),
-    ("uib_r1_a3_k5_s2_e6_c160", "uib_r2_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160", "uib_r1_a3_k3_s1_e4_c160",
-     "uib_r1_a3_k0_s1_e4_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k0_s1_e4_c160"),
+    ("uib_r1_a3_k5_s2_e6_c160", "uib_r2_a3_k3_s1_e4_c160", "uib_r1_a3_k5_s1_e4_c160",
+     "uib_r1_a3_k3_s1_e4_c160", "uib_r1_a3_k0_s1_e4_c160", "uib_r1_k0_s1_e2_c160", "uib_r1_a3_k0_s1_e4_c160"),
     ("uib_r1_a5_k5_s2_e6_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_a3_k5_s1_e4_c256", "uib_r1_k0_s1_e4_c256",
      "uib_r1_a3_k0_s1_e4_c256", "uib_r1_a3_k5_s1_e2_c256", "uib_r1_a5_k5_s1_e4_c256", "uib_r2_k0_s1_e4_c256",
      "uib_r1_a5_k0_s1_e2_c256"),
@@ -170,10 +196,11 @@ MOBILENETV4_CONV_MEDIUM = (
 MOBILENETV4_CONV_LARGE = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
-    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r5_a5_k3_s1_e4_c192",
-     "uib_r1_a3_k0_s1_e4_c192"),
-    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
-     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512", "uib_r3_a5_k0_s1_e4_c512"),
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192",
+     "uib_r5_a5_k3_s1_e4_c192", "uib_r1_a3_k0_s1_e4_c192"),
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512",
+     "uib_r2_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
+     "uib_r3_a5_k0_s1_e4_c512"),
     ("cn_r1_k1_s1_c960",),
 )
 # Hybrids: mqa blocks interleaved in the last two stages; at stride 16 keys/values are downsampled by 2.
@@ -196,13 +223,14 @@ MOBILENETV4_HYBRID_MEDIUM = (
 MOBILENETV4_HYBRID_LARGE = (
     ("er_r1_k3_s2_e4_c48",),
     ("uib_r1_a3_k5_s2_e4_c96", "uib_r1_a3_k3_s1_e4_c96"),
-    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192", "uib_r2_a5_k3_s1_e4_c192",
+    ("uib_r1_a3_k5_s2_e4_c192", "uib_r3_a3_k3_s1_e4_c192", "uib_r1_a3_k5_s1_e4_c192",
+     "uib_r2_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a5_k3_s1_e4_c192",
      "mqa_r1_k3_s1_h8_d48_v2_c192", "uib_r1_a3_k0_s1_e4_c192"),
-    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r2_a5_k0_s1_e4_c512",
-     "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
+    ("uib_r4_a5_k5_s2_e4_c512", "uib_r1_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512",
+     "uib_r2_a5_k0_s1_e4_c512", "uib_r1_a5_k3_s1_e4_c512", "uib_r1_a5_k5_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
      "mqa_r1_k3_s1_h8_d64_c512", "uib_r1_a5_k0_s1_e4_c512",
