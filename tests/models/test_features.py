@@ -86,7 +86,8 @@ def test_feature_model_round_trips_the_full_checkpoint(arch, tmp_path):
     with torch.no_grad():
         expected = base.forward_intermediates(x, indices=(-2,), intermediates_only=True)
         actual = features(x)
-    torch.testing.assert_close(actual, expected, rtol=0, atol=0)
+    # same weights and ops; float32 defaults, not bitwise: a loaded model's tensors may take another kernel
+    torch.testing.assert_close(actual, expected)
 
     fresh = visionzoo.create_model(arch, **_kwargs(arch))
     missing, unexpected = fresh.load_state_dict(features.state_dict(), strict=False)

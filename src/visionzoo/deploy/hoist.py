@@ -41,7 +41,7 @@ def _fix_hiera(model: Hiera, img_size: tuple[int, int]) -> None:
     probe = torch.zeros(1, model.config.in_chans, *img_size, device=model.pos_embed.device)
     grid = model.patch_embed(probe.to(model.pos_embed.dtype)).shape[1:3]
     grid = (int(grid[0]), int(grid[1]))
-    model._check_grid(*img_size, grid)
+    model.check_img_size(img_size)
     model.register_buffer("fixed_pos_embed", model._abswin_pos_embed(grid).detach().contiguous())
 
     def fixed_pos_embed(self, token_grid: tuple[int, int]) -> torch.Tensor:
