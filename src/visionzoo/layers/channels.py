@@ -6,12 +6,14 @@ from __future__ import annotations
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
     """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), >= `round_limit` of it.
 
-    The published MobileNet, EfficientNet and ByobNet channel counts come from exactly this rounding.
+    The published MobileNet, EfficientNet and ByobNet channel counts come from exactly this rounding: the
+    width-multiplier rule of the MobileNetV2 paper's TensorFlow code (half-up rounding to a multiple of the
+    divisor, one multiple more where rounding down lost over 10% of the width).
     """
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
+    multiples = max(1, int(value + divisor / 2) // divisor)
+    if multiples * divisor < round_limit * value:
+        multiples += 1
+    return multiples * divisor
 
 
 def conv_groups(channels: int, group_size: int) -> int:
