@@ -43,6 +43,20 @@ HELP = {
     "scale": "random-resized crop: min and max fraction of the image area",
     "ratio": "random-resized crop: min and max aspect ratio",
     "sync_bn": "synchronise batch-norm statistics across processes",
+    "aa": "RandAugment string, e.g. rand-m9-mstd0.5-inc1 (magnitude, its noise std, inc1, n ops, mmax, p)",
+    "color_jitter": "brightness/contrast/saturation jitter strength (inactive with --aa)",
+    "reprob": "random erasing probability (on the normalised batch)",
+    "remode": "random erasing fill: pixel noise, one random colour per box, or const (the mean)",
+    "recount": "random erasing: up to this many boxes per image",
+    "mixup": "mixup Beta alpha (0: off); mixing switches to soft-target cross-entropy",
+    "cutmix": "cutmix Beta alpha (0: off)",
+    "mixup_prob": "chance that a batch is mixed",
+    "mixup_switch_prob": "chance of cutmix rather than mixup when both are on",
+    "mixup_off_epoch": "no mixing from this epoch on (0: never switched off)",
+    "aug_repeats": "repeated augmentation: each image this many times per epoch (> 1; epoch length kept)",
+    "bce_loss": "binary cross-entropy on the (mixed) targets instead of cross-entropy",
+    "bce_target_thresh": "BCE: targets above it become 1, the rest 0",
+    "bce_sum": "BCE: sum over classes before the batch mean",
 }
 
 
@@ -81,7 +95,8 @@ def _choices(name: str):
     from ..train import config
 
     return {"sched": config.SCHEDULES, "amp": config.AMP_CHOICES, "clip_mode": config.CLIP_MODES,
-            "lr_base_scale": config.LR_SCALE_RULES, "device": ("cpu", "cuda")}.get(name)
+            "lr_base_scale": config.LR_SCALE_RULES, "device": ("cpu", "cuda"),
+            "train_interpolation": config.TRAIN_INTERPOLATIONS, "remode": config.ERASE_MODES}.get(name)
 
 
 def given_options(args: argparse.Namespace) -> dict:
