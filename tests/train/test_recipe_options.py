@@ -83,11 +83,8 @@ RECIPE = dict(model="test_efficientnet", num_classes=10, img_size=32, batch_size
 def test_a_run_with_every_recipe_option_resumes_to_the_same_weights(digits, tmp_path):
     """Two epochs in one go against one epoch then a resume for the second (mixing draws from the training
     RNG, which the checkpoint saves; the repeated order is a function of the epoch)."""
-    data = tmp_path / "data"  # 6 digits per class: 60 images, under 256 so the epoch is not rounded down
-    for label in range(10):
-        (data / str(label)).mkdir(parents=True)
-        for picture in sorted((digits[1] / str(label)).iterdir())[:6]:
-            (data / str(label) / picture.name).write_bytes(picture.read_bytes())
+    # 6 digits per class: 60 images, under 256 so the epoch is not rounded down
+    data = _small_digits(digits, tmp_path / "data")
     whole = train(TrainConfig(**RECIPE, data=str(data), output=str(tmp_path / "whole"), epochs=2))
     assert whole.steps == 2 * 60 // 10
     train(TrainConfig(**RECIPE, data=str(data), output=str(tmp_path / "half"), epochs=1))
@@ -96,3 +93,55 @@ def test_a_run_with_every_recipe_option_resumes_to_the_same_weights(digits, tmp_
     a = load_file(tmp_path / "whole" / "last" / "model.safetensors")
     b = load_file(tmp_path / "half" / "last" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---- --recipe on the command line ------------------------------------------------------------------------
+def _small_digits(digits, root, per_class: int = 6):
+    for label in range(10):
+        (root / str(label)).mkdir(parents=True)
+        for picture in sorted((digits[1] / str(label)).iterdir())[:per_class]:
+            (root / str(label) / picture.name).write_bytes(picture.read_bytes())
+    return root
+
+
+def test_train_with_a_recipe_rescales_its_lr_and_flags_override_fields(digits, tmp_path, capsys):
+    import math
+
+    import yaml
+
+    from visionzoo.cli.main import main
+
+    data, output = _small_digits(digits, tmp_path / "data"), tmp_path / "run"
+    recipe = "mobilenetv4_conv_small.e2400_r224_in1k"
+    assert main(["train", "--recipe", recipe, "--model", "test_efficientnet", "--num-classes", "10",
+                 "--img-size", "32", "--epochs", "1", "--batch-size", "30",
+                 "--weight-decay", "0.01", "--ema", "none", "--workers", "0", "--data", str(data),
+                 "--output", str(output)]) == 0
+    args = yaml.safe_load((output / "args.yaml").read_text())
+    assert args["recipe"] == "mobilenetv4_conv_small.e2400_r224_in1k"
+    # the recipe's fields ...
+    assert (args["opt"], args["opt_betas"], args["aa"], args["reprob"]) == ("adamw", [0.6, 0.995],
+                                                                             "rand-m8-inc1-mstd1.0", 0.25)
+    # ... but the flags given win, `none` included
+    assert (args["weight_decay"], args["ema"], args["img_size"], args["model"]) == (0.01, None, 32,
+                                                                                     "test_efficientnet")
+    # lr 2e-3 at the recipe's batch 4096, rescaled by its sqrt rule to the global batch 30
+    assert math.isclose(args["lr"], 2e-3 * math.sqrt(30 / 4096))
+    assert "recipe mobilenetv4_conv_small.e2400_r224_in1k" in args["lr_note"]
+    assert "4096" in args["lr_note"] and "global batch 30" in args["lr_note"]
+
+
+def test_recipe_defaults_pick_the_model_and_a_fine_tune_its_parent_weights():
+    from visionzoo.cli.train import recipe_defaults
+    from visionzoo.errors import UserError
+
+    scratch = recipe_defaults("mobilenetv4_conv_small.e2400_r224_in1k", {})
+    assert scratch["model"] == "mobilenetv4_conv_small.e2400_r224_in1k" and "pretrained" not in scratch
+    tune = recipe_defaults("vit_mediumd_patch16_reg4_gap_256.sbb_in12k_ft_in1k", {})
+    assert tune["model"] == "vit_mediumd_patch16_reg4_gap_256.sbb_in12k" and tune["pretrained"] is True
+    assert "pretrained" not in recipe_defaults("vit_mediumd_patch16_reg4_gap_256.sbb_in12k_ft_in1k",
+                                               {"checkpoint": "mine.safetensors"})
+    with pytest.raises(UserError, match="name the tag it trains"):
+        recipe_defaults("sbb_in12k_ft_in1k", {})
+    with pytest.raises(UserError, match="no recipe or tag named"):
+        recipe_defaults("no_such_recipe", {})

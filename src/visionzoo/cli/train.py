@@ -6,7 +6,13 @@
     visionzoo train --resume runs/lite0                          # continue exactly where it stopped
 
 Every option is a field of `visionzoo.train.TrainConfig`; `--config FILE.yaml|.toml` sets any of them (a
-run's own args.yaml works), and flags given on the command line win over the file.
+run's own args.yaml works), and flags given on the command line win over the file. `--recipe NAME|ARCH.TAG`
+makes a published recipe's hyperparameters the defaults under both (`visionzoo recipes` lists them):
+
+    visionzoo train --recipe mobilenetv4_conv_small.e2400_r224_in1k --data imagenet/train ...
+
+An option whose default is None takes `none` to switch off what a recipe or file set (`--amp none`,
+`--ema none`), and a switch takes `--no-...` (`--no-channels-last`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import shlex
 
 # Help for the options that need more than their name; the others show their default.
 HELP = {
+    "recipe": "a recipe name or arch.tag (see `visionzoo recipes`): its hyperparameters become the defaults; "
+              "an arch.tag also sets --model (a *_ft_in1k tag: its parent tag, --pretrained)",
     "model": "architecture, optionally with its pretrained tag (a bare name means its default tag)",
     "pretrained": "start from the tag's published weights (with --num-classes: a fresh head)",
     "checkpoint": "start from the weights in a local .safetensors/.pth file",
@@ -80,15 +88,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if not kind.startswith("bool"):
             text = f"{text} (default {default})".strip() if default not in (None, "") else text
         if kind.startswith("bool"):
-            parser.add_argument(_flag(field.name), action="store_true", default=None, help=text)
+            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, default=None,
+                                help=text)
         elif kind.startswith("tuple"):
             parser.add_argument(_flag(field.name), type=float, nargs=2, metavar=("A", "B"), help=text)
         else:
             base = kind.split("|")[0].strip()
             convert = {"int": int, "float": float, "str": str}[base]
             choices = _choices(field.name)
+            if "None" in kind and field.name != "recipe":  # 'none' switches off what a recipe/file set
+                convert = _or_none(convert)
+                choices = (*choices, NONE) if choices else None
             parser.add_argument(_flag(field.name), type=convert, choices=choices, metavar=None if choices else
                                 field.name.split("_")[-1].upper(), help=text)
+
+
+class _Unset(str):
+    """The value of `--option none`: the option set to None, over a recipe's or config file's value."""
+
+
+NONE = _Unset("none")
+
+
+def _or_none(convert):
+    def parse(text: str):
+        return NONE if text.lower() == "none" else convert(text)
+
+    parse.__name__ = convert.__name__  # argparse names the type in its error message
+    return parse
 
 
 def _choices(name: str):
@@ -111,6 +138,31 @@ def given_options(args: argparse.Namespace) -> dict:
     return values
 
 
+def recipe_defaults(name: str, values: dict) -> dict:
+    """The options recipe `name` (a recipe or arch.tag) gives, for the other `values` to override: its
+    hyperparameters (an lr at the recipe's batch as lr_base, rescaled to the run's global batch), and for
+    an arch.tag the model, or for a fine-tune tag its parent tag with --pretrained."""
+    from ..errors import UserError
+    from ..recipes import RecipeError, get_recipe
+
+    try:
+        recipe = get_recipe(name)
+    except RecipeError as error:
+        raise UserError(str(error)) from None
+    defaults = recipe.train_options()
+    if "." in name:
+        parent = recipe.parent(name)
+        defaults["model"] = parent or name
+        if parent and "model" not in values and not values.get("checkpoint"):
+            defaults["pretrained"] = True  # a fine-tune starts from its parent tag's published weights
+    else:
+        tuned = [tag for tag in recipe.tags if recipe.parent(tag)]
+        if tuned:
+            raise UserError(f"recipe {name} fine-tunes other tags' weights; name the tag it trains, e.g. "
+                            f"--recipe {tuned[0]}, so that the run starts from that tag's parent weights")
+    return defaults
+
+
 def command_line(args: argparse.Namespace, given: dict) -> str:
     """The command as parsed, for args.yaml (sys.argv is not it when `main` is called from Python)."""
     words = ["visionzoo", "train"]
@@ -122,6 +174,8 @@ def command_line(args: argparse.Namespace, given: dict) -> str:
     for key, value in given.items():
         if value is True:
             words.append(_flag(key))
+        elif value is False:
+            words.append("--no-" + _flag(key)[2:])
         else:
             words += [_flag(key), *map(str, value if isinstance(value, tuple) else [value])]
     return shlex.join(words)
@@ -138,9 +192,13 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             if args.config:
                 given = {**read_config_file(args.config), **given}
+            given = {k: None if isinstance(v, _Unset) else v for k, v in given.items()}
             result = train(resume=args.resume, resume_overrides=given, command=command)
         else:
             values = {**(read_config_file(args.config) if args.config else {}), **given}
+            if values.get("recipe"):
+                values = {**recipe_defaults(values["recipe"], values), **values}
+            values = {k: None if isinstance(v, _Unset) else v for k, v in values.items()}
             config = TrainConfig.from_dict(values, where=args.config or "command line")
             result = train(config, overwrite=args.overwrite, command=command)
     except OutputExistsError as error:

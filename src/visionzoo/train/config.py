@@ -41,6 +41,7 @@ class TrainConfig:
     """Every option of a training run. Field names are the command-line flags with '_' for '-'."""
 
     # what to train, on what, and where the run goes
+    recipe: str | None = None  # a recipe name or arch.tag: its hyperparameters are the defaults (CLI)
     model: str = ""
     pretrained: bool = False
     checkpoint: str | None = None  # initial weights (a model file, not a run to resume)

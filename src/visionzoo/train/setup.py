@@ -46,6 +46,11 @@ def resolve_lr(config: TrainConfig, global_batch: int) -> tuple[float, str]:
     base = config.lr_base if config.lr_base is not None else default_lr(config.opt)
     lr = scaled_lr(base, global_batch, config.lr_base_size, rule)
     source = "--lr-base" if config.lr_base is not None else f"the default base lr of {config.opt}"
+    if config.recipe and config.lr_base is not None:
+        from ..recipes import get_recipe
+
+        if get_recipe(config.recipe).train_options().get("lr_base") == config.lr_base:
+            source = f"recipe {config.recipe}: lr"
     return lr, (f"{source} {base:g} at batch {config.lr_base_size}, scaled ({rule}) to the global batch "
                 f"{global_batch}: {lr:.6g}")
 
