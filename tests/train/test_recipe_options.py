@@ -10,12 +10,18 @@ from visionzoo.data.mixup import BatchMixer
 from visionzoo.train import TrainConfig, train
 from visionzoo.train.config import ConfigError
 from visionzoo.train.data import RepeatBatchSampler, SeededSamples
-from visionzoo.train.setup import recipe_batch_and_loss, recipe_transform
+from visionzoo.train.setup import check_augmentation, recipe_batch_and_loss, recipe_transform
 from visionzoo.train.soft_losses import BinaryCrossEntropy, SoftTargetCrossEntropy
 
 
+def test_a_bad_randaugment_string_is_one_config_error():
+    check_augmentation(TrainConfig(aa="rand-m9-mstd0.5-inc1"))
+    with pytest.raises(ConfigError, match="--aa: "):
+        check_augmentation(TrainConfig(aa="rand-x9"))
+
+
 @pytest.mark.parametrize("change, message", [
-    ({"aa": "rand-x9"}, "--aa"), ({"remode": "noise"}, "--remode"), ({"reprob": 1.5}, "reprob"),
+    ({"remode": "noise"}, "--remode"), ({"reprob": 1.5}, "reprob"),
     ({"aug_repeats": 0.5}, "--aug-repeats"), ({"train_interpolation": "lanczos"}, "--train-interpolation"),
     ({"mixup": -1.0}, "mixup"),
 ])
@@ -79,7 +85,6 @@ RECIPE = dict(model="test_efficientnet", num_classes=10, img_size=32, batch_size
               mixup=0.2, cutmix=1.0, smoothing=0.1, aug_repeats=2, train_interpolation="random", seed=4)
 
 
-@pytest.mark.heavy
 def test_a_run_with_every_recipe_option_resumes_to_the_same_weights(digits, tmp_path):
     """Two epochs in one go against one epoch then a resume for the second (mixing draws from the training
     RNG, which the checkpoint saves; the repeated order is a function of the epoch)."""

@@ -171,13 +171,6 @@ class TrainConfig:
         for ok, name, rule in checks:
             if not ok:
                 raise ConfigError(f"--{name.replace('_', '-')} must be {rule}")
-        if self.aa:
-            from ..data.auto_augment import parse_rand_augment
-
-            try:
-                parse_rand_augment(self.aa)
-            except ValueError as error:
-                raise ConfigError(f"--aa: {str(error).splitlines()[0]}") from None
         if self.pretrained and self.checkpoint:
             raise ConfigError("--pretrained and --checkpoint both give initial weights; choose one")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..data.samplers import RepeatAugSampler
 from ..data.transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ class RepeatBatchSampler(torch.utils.data.Sampler):
 
     def __init__(self, size: int, batch_size: int, seed: int, epoch: int, rank: int, world_size: int,
                  repeats: float, start: int = 0, stop: int | None = None):
-        from ..data.samplers import RepeatAugSampler
-
         self.sampler = RepeatAugSampler(size, world_size, rank, repeats, seed=seed)
         self.sampler.set_epoch(epoch)
         self.batch_size, self.epoch, self.start = batch_size, epoch, start
@@ -96,8 +95,6 @@ class RepeatBatchSampler(torch.utils.data.Sampler):
     @staticmethod
     def batches_per_epoch(size: int, batch_size: int, world_size: int, repeats: float) -> int:
         """Full batches per rank in an epoch (the same on every rank)."""
-        from ..data.samplers import RepeatAugSampler
-
         return RepeatAugSampler(size, world_size, 0, repeats).num_selected // batch_size
 
     def __len__(self) -> int:

@@ -14,10 +14,19 @@ import torch
 
 from .. import __version__
 from ..data import create_dataset, create_loader, create_transform, resolve_data_config
+from ..data.auto_augment import parse_rand_augment
 from ..data.loader import collate_samples, default_workers
+from ..data.mixup import BatchMixer, MixupOptions
+from ..data.train_transforms import (
+    TRAIN_INTERPOLATIONS,
+    TrainAugmentation,
+    create_batch_erasing,
+    create_train_transform,
+)
 from ..data.transforms import normalize_batch
 from ..evaluation import evaluate
 from ..factory import create_model
+from ..recipes import get_recipe
 from ..registry import get_architecture
 from ..runtime import precision_dtype
 from .checkpoint import write_text_atomic
@@ -28,6 +37,7 @@ from .losses import LabelSmoothingCrossEntropy
 from .optim import create_optimizer, default_lr, is_known_optimizer
 from .param_groups import param_groups
 from .schedule import Schedule, lr_scale_rule, scaled_lr
+from .soft_losses import create_loss
 
 
 def _seed_everything(seed: int) -> None:
@@ -47,8 +57,6 @@ def resolve_lr(config: TrainConfig, global_batch: int) -> tuple[float, str]:
     lr = scaled_lr(base, global_batch, config.lr_base_size, rule)
     source = "--lr-base" if config.lr_base is not None else f"the default base lr of {config.opt}"
     if config.recipe and config.lr_base is not None:
-        from ..recipes import get_recipe
-
         if get_recipe(config.recipe).train_options().get("lr_base") == config.lr_base:
             source = f"recipe {config.recipe}: lr"
     return lr, (f"{source} {base:g} at batch {config.lr_base_size}, scaled ({rule}) to the global batch "
@@ -174,14 +182,21 @@ class TrainProgress:
             self.bar.close()
 
 
+def check_augmentation(config: TrainConfig) -> None:
+    """ConfigError for a RandAugment string that does not parse (before any data-loader worker meets it)."""
+    if config.aa:
+        try:
+            parse_rand_augment(config.aa)
+        except ValueError as error:
+            raise ConfigError(f"--aa: {str(error).splitlines()[0]}") from None
+
+
 def recipe_transform(config: TrainConfig) -> Callable | None:
     """DataConfig -> train transform with the recipe augmentation `config` sets (crop, flips, RandAugment
     or jitter, grayscale, blur; erasing is left to the batch), or None when it sets none of it."""
     defaults = TrainConfig()
     if all(getattr(config, key) == getattr(defaults, key) for key in AUGMENTATION_KEYS):
         return None
-    from ..data.train_transforms import TRAIN_INTERPOLATIONS, TrainAugmentation, create_train_transform
-
     def make(data_config) -> Callable:
         interpolation = config.train_interpolation or data_config.interpolation
         options = TrainAugmentation(
@@ -214,10 +229,6 @@ class RecipeBatchTransform:
 def recipe_batch_and_loss(config: TrainConfig, num_classes: int) -> tuple[Callable | None, Callable | None]:
     """The batch transform (erasing, mixing) and the criterion (soft-target CE or BCE) `config` sets; None
     for what it leaves off."""
-    from ..data.mixup import BatchMixer, MixupOptions
-    from ..data.train_transforms import create_batch_erasing
-    from .soft_losses import create_loss
-
     options = config.to_dict()
     erasing = create_batch_erasing({"reprob": config.reprob, "remode": config.remode,
                                     "recount": config.recount})
@@ -247,6 +258,7 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if not is_known_optimizer(config.opt):
         # raises, naming the choices
         create_optimizer([torch.zeros(1, requires_grad=True)], config.opt, lr=0.1)
+    check_augmentation(config)
     device = _device(config, context.local_rank)
     if config.sync_bn and device.type == "cpu" and context.world_size > 1:
         raise ConfigError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU); "
