@@ -6,7 +6,13 @@
     visionzoo train --resume runs/lite0                          # continue exactly where it stopped
 
 Every option is a field of `visionzoo.train.TrainConfig`; `--config FILE.yaml|.toml` sets any of them (a
-run's own args.yaml works), and flags given on the command line win over the file.
+run's own args.yaml works), and flags given on the command line win over the file. `--recipe NAME|ARCH.TAG`
+makes a published recipe's hyperparameters the defaults under both (`visionzoo recipes` lists them):
+
+    visionzoo train --recipe mobilenetv4_conv_small.e2400_r224_in1k --data imagenet/train ...
+
+An option whose default is None takes `none` to switch off what a recipe or file set (`--amp none`,
+`--ema none`), and a switch takes `--no-...` (`--no-channels-last`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import shlex
 
 # Help for the options that need more than their name; the others show their default.
 HELP = {
+    "recipe": "a recipe name or arch.tag (see `visionzoo recipes`): its hyperparameters become the defaults; "
+              "an arch.tag also sets --model (a *_ft_in1k tag: its parent tag, --pretrained)",
     "model": "architecture, optionally with its pretrained tag (a bare name means its default tag)",
     "pretrained": "start from the tag's published weights (with --num-classes: a fresh head)",
     "checkpoint": "start from the weights in a local .safetensors/.pth file",
@@ -43,6 +51,20 @@ HELP = {
     "scale": "random-resized crop: min and max fraction of the image area",
     "ratio": "random-resized crop: min and max aspect ratio",
     "sync_bn": "synchronise batch-norm statistics across processes",
+    "aa": "RandAugment string, e.g. rand-m9-mstd0.5-inc1 (magnitude, its noise std, inc1, n ops, mmax, p)",
+    "color_jitter": "brightness/contrast/saturation jitter strength (inactive with --aa)",
+    "reprob": "random erasing probability (on the normalised batch)",
+    "remode": "random erasing fill: pixel noise, one random colour per box, or const (the mean)",
+    "recount": "random erasing: up to this many boxes per image",
+    "mixup": "mixup Beta alpha (0: off); mixing switches to soft-target cross-entropy",
+    "cutmix": "cutmix Beta alpha (0: off)",
+    "mixup_prob": "chance that a batch is mixed",
+    "mixup_switch_prob": "chance of cutmix rather than mixup when both are on",
+    "mixup_off_epoch": "no mixing from this epoch on (0: never switched off)",
+    "aug_repeats": "repeated augmentation: each image this many times per epoch (> 1; epoch length kept)",
+    "bce_loss": "binary cross-entropy on the (mixed) targets instead of cross-entropy",
+    "bce_target_thresh": "BCE: targets above it become 1, the rest 0",
+    "bce_sum": "BCE: sum over classes before the batch mean",
 }
 
 
@@ -66,22 +88,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if not kind.startswith("bool"):
             text = f"{text} (default {default})".strip() if default not in (None, "") else text
         if kind.startswith("bool"):
-            parser.add_argument(_flag(field.name), action="store_true", default=None, help=text)
+            parser.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, default=None,
+                                help=text)
         elif kind.startswith("tuple"):
             parser.add_argument(_flag(field.name), type=float, nargs=2, metavar=("A", "B"), help=text)
         else:
             base = kind.split("|")[0].strip()
             convert = {"int": int, "float": float, "str": str}[base]
             choices = _choices(field.name)
+            if "None" in kind and field.name != "recipe":  # 'none' switches off what a recipe/file set
+                convert = _or_none(convert)
+                choices = (*choices, NONE) if choices else None
             parser.add_argument(_flag(field.name), type=convert, choices=choices, metavar=None if choices else
                                 field.name.split("_")[-1].upper(), help=text)
+
+
+class _Unset(str):
+    """The value of `--option none`: the option set to None, over a recipe's or config file's value."""
+
+
+NONE = _Unset("none")
+
+
+def _or_none(convert):
+    def parse(text: str):
+        return NONE if text.lower() == "none" else convert(text)
+
+    parse.__name__ = convert.__name__  # argparse names the type in its error message
+    return parse
 
 
 def _choices(name: str):
     from ..train import config
 
     return {"sched": config.SCHEDULES, "amp": config.AMP_CHOICES, "clip_mode": config.CLIP_MODES,
-            "lr_base_scale": config.LR_SCALE_RULES, "device": ("cpu", "cuda")}.get(name)
+            "lr_base_scale": config.LR_SCALE_RULES, "device": ("cpu", "cuda"),
+            "train_interpolation": config.TRAIN_INTERPOLATIONS, "remode": config.ERASE_MODES}.get(name)
 
 
 def given_options(args: argparse.Namespace) -> dict:
@@ -96,6 +138,31 @@ def given_options(args: argparse.Namespace) -> dict:
     return values
 
 
+def recipe_defaults(name: str, values: dict) -> dict:
+    """The options recipe `name` (a recipe or arch.tag) gives, for the other `values` to override: its
+    hyperparameters (an lr at the recipe's batch as lr_base, rescaled to the run's global batch), and for
+    an arch.tag the model, or for a fine-tune tag its parent tag with --pretrained."""
+    from ..errors import UserError
+    from ..recipes import RecipeError, get_recipe
+
+    try:
+        recipe = get_recipe(name)
+    except RecipeError as error:
+        raise UserError(str(error)) from None
+    defaults = recipe.train_options()
+    if "." in name:
+        parent = recipe.parent(name)
+        defaults["model"] = parent or name
+        if parent and "model" not in values and not values.get("checkpoint"):
+            defaults["pretrained"] = True  # a fine-tune starts from its parent tag's published weights
+    else:
+        tuned = [tag for tag in recipe.tags if recipe.parent(tag)]
+        if tuned:
+            raise UserError(f"recipe {name} fine-tunes other tags' weights; name the tag it trains, e.g. "
+                            f"--recipe {tuned[0]}, so that the run starts from that tag's parent weights")
+    return defaults
+
+
 def command_line(args: argparse.Namespace, given: dict) -> str:
     """The command as parsed, for args.yaml (sys.argv is not it when `main` is called from Python)."""
     words = ["visionzoo", "train"]
@@ -107,6 +174,8 @@ def command_line(args: argparse.Namespace, given: dict) -> str:
     for key, value in given.items():
         if value is True:
             words.append(_flag(key))
+        elif value is False:
+            words.append("--no-" + _flag(key)[2:])
         else:
             words += [_flag(key), *map(str, value if isinstance(value, tuple) else [value])]
     return shlex.join(words)
@@ -123,9 +192,13 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             if args.config:
                 given = {**read_config_file(args.config), **given}
+            given = {k: None if isinstance(v, _Unset) else v for k, v in given.items()}
             result = train(resume=args.resume, resume_overrides=given, command=command)
         else:
             values = {**(read_config_file(args.config) if args.config else {}), **given}
+            if values.get("recipe"):
+                values = {**recipe_defaults(values["recipe"], values), **values}
+            values = {k: None if isinstance(v, _Unset) else v for k, v in values.items()}
             config = TrainConfig.from_dict(values, where=args.config or "command line")
             result = train(config, overwrite=args.overwrite, command=command)
     except OutputExistsError as error:

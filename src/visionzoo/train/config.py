@@ -25,6 +25,11 @@ SCHEDULES = ("cosine", "step", "constant")
 AMP_CHOICES = ("bf16", "fp16")
 CLIP_MODES = ("norm", "value")
 LR_SCALE_RULES = ("linear", "sqrt")
+TRAIN_INTERPOLATIONS = ("random", "bilinear", "bicubic", "nearest")  # as data.train_transforms
+ERASE_MODES = ("const", "rand", "pixel")  # as data.random_erasing
+# The options that switch the train transform to the recipes' (visionzoo.data.train_transforms).
+AUGMENTATION_KEYS = ("aa", "vflip", "color_jitter", "color_jitter_prob", "grayscale_prob",
+                     "gaussian_blur_prob", "train_interpolation")
 
 
 class ConfigError(UserError):
@@ -36,6 +41,7 @@ class TrainConfig:
     """Every option of a training run. Field names are the command-line flags with '_' for '-'."""
 
     # what to train, on what, and where the run goes
+    recipe: str | None = None  # a recipe name or arch.tag: its hyperparameters are the defaults (CLI)
     model: str = ""
     pretrained: bool = False
     checkpoint: str | None = None  # initial weights (a model file, not a run to resume)
@@ -48,6 +54,27 @@ class TrainConfig:
     scale: tuple[float, float] = (0.08, 1.0)  # random-resized crop: fraction of the image area
     ratio: tuple[float, float] = (3 / 4, 4 / 3)  # random-resized crop: aspect ratio range
     hflip: float = 0.5  # horizontal flip probability
+    # the recipes' augmentation (all off by default; any set -> visionzoo.data.train_transforms)
+    aa: str | None = None  # RandAugment string, e.g. rand-m9-mstd0.5-inc1
+    vflip: float = 0.0
+    color_jitter: float | None = None  # brightness/contrast/saturation strength (inactive with --aa)
+    color_jitter_prob: float | None = None
+    grayscale_prob: float = 0.0
+    gaussian_blur_prob: float = 0.0
+    train_interpolation: str | None = None  # random | bilinear | bicubic | nearest; default the model's
+    reprob: float = 0.0  # random erasing, on the normalised batch
+    remode: str = "pixel"
+    recount: int = 1
+    # batch mixing, repeated augmentation and the soft-target losses
+    mixup: float = 0.0  # Beta alpha; 0: off
+    cutmix: float = 0.0
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    mixup_off_epoch: int = 0  # 0: never switched off
+    aug_repeats: float = 0.0  # > 1: each image that many times per epoch (repeated augmentation)
+    bce_loss: bool = False
+    bce_target_thresh: float | None = None
+    bce_sum: bool = False
     # length and batch
     epochs: int = 10
     batch_size: int = 64  # per process; the global batch is batch_size * processes * grad_accum
@@ -127,6 +154,19 @@ class TrainConfig:
             (0 < self.scale[0] <= self.scale[1] <= 1, "scale", "two fractions 0 < min <= max <= 1"),
             (0 < self.ratio[0] <= self.ratio[1], "ratio", "two aspect ratios 0 < min <= max"),
             (0 <= self.hflip <= 1, "hflip", "a probability in [0, 1]"),
+            (all(0 <= p <= 1 for p in (self.vflip, self.grayscale_prob, self.gaussian_blur_prob, self.reprob,
+                                        self.mixup_prob, self.mixup_switch_prob)),
+             "vflip/grayscale_prob/gaussian_blur_prob/reprob/mixup_prob/mixup_switch_prob",
+             "probabilities in [0, 1]"),
+            (self.color_jitter_prob is None or 0 <= self.color_jitter_prob <= 1, "color_jitter_prob",
+             "a probability in [0, 1]"),
+            (self.train_interpolation in (None, *TRAIN_INTERPOLATIONS), "train_interpolation",
+             " or ".join(TRAIN_INTERPOLATIONS)),
+            (self.remode in ERASE_MODES, "remode", " or ".join(ERASE_MODES)),
+            (self.recount >= 1, "recount", "at least 1"),
+            (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix", "0 (off) or a positive Beta alpha"),
+            (self.mixup_off_epoch >= 0, "mixup_off_epoch", "0 (never) or a positive epoch"),
+            (self.aug_repeats == 0 or self.aug_repeats >= 1, "aug_repeats", "0 (off) or at least 1"),
         ]
         for ok, name, rule in checks:
             if not ok:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..data.samplers import RepeatAugSampler
 from ..data.transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
 if TYPE_CHECKING:
@@ -76,8 +77,39 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             yield [(self.epoch, i) for i in perm[first:first + self.batch_size]]
 
 
+class RepeatBatchSampler(torch.utils.data.Sampler):
+    """This rank's batches of one repeated-augmentation epoch (`aug_repeats`), from batch `start` up to
+    (not including) `stop`: `data.samplers.RepeatAugSampler`'s order for the rank, cut into batches (the
+    partial last one dropped). Items are (epoch, index, position) triples: the copies of an image share its
+    index, so `SeededSamples` seeds them by their position in the epoch's order, which differs per copy.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, epoch: int, rank: int, world_size: int,
+                 repeats: float, start: int = 0, stop: int | None = None):
+        self.sampler = RepeatAugSampler(size, world_size, rank, repeats, seed=seed)
+        self.sampler.set_epoch(epoch)
+        self.batch_size, self.epoch, self.start = batch_size, epoch, start
+        full = self.batches_per_epoch(size, batch_size, world_size, repeats)
+        self.stop = full if stop is None else min(stop, full)
+
+    @staticmethod
+    def batches_per_epoch(size: int, batch_size: int, world_size: int, repeats: float) -> int:
+        """Full batches per rank in an epoch (the same on every rank)."""
+        return RepeatAugSampler(size, world_size, 0, repeats).num_selected // batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        items = self.sampler.rank_items()
+        size = self.batch_size
+        for k in range(self.start, self.stop):
+            yield [(self.epoch, index, position) for position, index in items[k * size:(k + 1) * size]]
+
+
 class SeededSamples(torch.utils.data.Dataset):
-    """`dataset[index]` with torch, numpy and Python random seeded from (seed, epoch, index).
+    """`dataset[index]` with torch, numpy and Python random seeded from (seed, epoch, index), or from
+    (seed, epoch, position) for the (epoch, index, position) keys of `RepeatBatchSampler`.
 
     The random state of the calling process is restored afterwards, so loading in the main process
     (0 workers) leaves the training RNG untouched, and a sample's augmentation is the same whichever worker
@@ -90,11 +122,13 @@ class SeededSamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]):
+    def __getitem__(self, key: tuple[int, int] | tuple[int, int, int]):
         import numpy as np
 
-        epoch, index = key
-        sample_seed = derive_seed(self.seed, epoch, index)
+        epoch, index = key[:2]
+        # -2 marks a position seed, so that it never equals the index seed of the same number
+        sample_seed = derive_seed(self.seed, epoch, index) if len(key) == 2 else derive_seed(self.seed, epoch,
+                                                                                             -2, key[2])
         py_state, np_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_seed)

@@ -121,7 +121,8 @@ class _Loop:
 
     def __init__(self, run: Run, batch_transform: Callable | None):
         self.run_ = run
-        self.batch_transform = batch_transform
+        # a batch transform given to train() replaces the one the config's mixup/erasing options build
+        self.batch_transform = batch_transform or run.batch_transform
         self.step = 0
         self.rows: list[dict] = []
         self.best = BestTracker(run.config.keep)

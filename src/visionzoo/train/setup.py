@@ -14,20 +14,30 @@ import torch
 
 from .. import __version__
 from ..data import create_dataset, create_loader, create_transform, resolve_data_config
+from ..data.auto_augment import parse_rand_augment
 from ..data.loader import collate_samples, default_workers
+from ..data.mixup import BatchMixer, MixupOptions
+from ..data.train_transforms import (
+    TRAIN_INTERPOLATIONS,
+    TrainAugmentation,
+    create_batch_erasing,
+    create_train_transform,
+)
 from ..data.transforms import normalize_batch
 from ..evaluation import evaluate
 from ..factory import create_model
+from ..recipes import get_recipe
 from ..registry import get_architecture
 from ..runtime import precision_dtype
 from .checkpoint import write_text_atomic
-from .config import ConfigError, TrainConfig
-from .data import EpochBatchSampler, SeededSamples, derive_seed, train_transform
+from .config import AUGMENTATION_KEYS, ConfigError, TrainConfig
+from .data import EpochBatchSampler, RepeatBatchSampler, SeededSamples, derive_seed, train_transform
 from .ema import ModelEma
 from .losses import LabelSmoothingCrossEntropy
 from .optim import create_optimizer, default_lr, is_known_optimizer
 from .param_groups import param_groups
 from .schedule import Schedule, lr_scale_rule, scaled_lr
+from .soft_losses import create_loss
 
 
 def _seed_everything(seed: int) -> None:
@@ -46,6 +56,9 @@ def resolve_lr(config: TrainConfig, global_batch: int) -> tuple[float, str]:
     base = config.lr_base if config.lr_base is not None else default_lr(config.opt)
     lr = scaled_lr(base, global_batch, config.lr_base_size, rule)
     source = "--lr-base" if config.lr_base is not None else f"the default base lr of {config.opt}"
+    if config.recipe and config.lr_base is not None:
+        if get_recipe(config.recipe).train_options().get("lr_base") == config.lr_base:
+            source = f"recipe {config.recipe}: lr"
     return lr, (f"{source} {base:g} at batch {config.lr_base_size}, scaled ({rule}) to the global batch "
                 f"{global_batch}: {lr:.6g}")
 
@@ -111,8 +124,14 @@ class Run:
     def train_loader(self, epoch: int, start: int) -> torch.utils.data.DataLoader:
         """This rank's batches of `epoch` from micro-batch `start` on."""
         cfg = self.config
-        sampler = EpochBatchSampler(len(self.train_data), cfg.batch_size, cfg.seed, epoch, self.context.rank,
-                                    self.context.world_size, start, self.updates_per_epoch * cfg.grad_accum)
+        stop = self.updates_per_epoch * cfg.grad_accum
+        if cfg.aug_repeats > 1:
+            sampler = RepeatBatchSampler(len(self.train_data), cfg.batch_size, cfg.seed, epoch,
+                                         self.context.rank, self.context.world_size, cfg.aug_repeats, start,
+                                         stop)
+        else:
+            sampler = EpochBatchSampler(len(self.train_data), cfg.batch_size, cfg.seed, epoch,
+                                        self.context.rank, self.context.world_size, start, stop)
         return torch.utils.data.DataLoader(
             self.train_data, batch_sampler=sampler, num_workers=self.workers, collate_fn=collate_samples,
             pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers > 0 else None,
@@ -163,6 +182,63 @@ class TrainProgress:
             self.bar.close()
 
 
+def check_augmentation(config: TrainConfig) -> None:
+    """ConfigError for a RandAugment string that does not parse (before any data-loader worker meets it)."""
+    if config.aa:
+        try:
+            parse_rand_augment(config.aa)
+        except ValueError as error:
+            raise ConfigError(f"--aa: {str(error).splitlines()[0]}") from None
+
+
+def recipe_transform(config: TrainConfig) -> Callable | None:
+    """DataConfig -> train transform with the recipe augmentation `config` sets (crop, flips, RandAugment
+    or jitter, grayscale, blur; erasing is left to the batch), or None when it sets none of it."""
+    defaults = TrainConfig()
+    if all(getattr(config, key) == getattr(defaults, key) for key in AUGMENTATION_KEYS):
+        return None
+    def make(data_config) -> Callable:
+        interpolation = config.train_interpolation or data_config.interpolation
+        options = TrainAugmentation(
+            scale=config.scale, ratio=config.ratio, hflip=config.hflip, vflip=config.vflip,
+            color_jitter=config.color_jitter, color_jitter_prob=config.color_jitter_prob,
+            grayscale_prob=config.grayscale_prob, gaussian_blur_prob=config.gaussian_blur_prob, aa=config.aa,
+            train_interpolation=interpolation if interpolation in TRAIN_INTERPOLATIONS else "bilinear")
+        return create_train_transform(data_config.img_size, options, mean=data_config.mean,
+                                      std=data_config.std, normalize=False)
+
+    return make
+
+
+class RecipeBatchTransform:
+    """Random erasing, then mixup/cutmix, of a normalised batch on the device (engine's batch_transform).
+    Its randomness is the training RNG's, which checkpoints save, so a resumed run draws the same."""
+
+    def __init__(self, erasing: Callable | None, mixer):
+        self.erasing, self.mixer = erasing, mixer
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, epoch: int = 0):
+        if self.erasing is not None:
+            images = self.erasing(images)
+        if self.mixer is not None:
+            self.mixer.set_epoch(epoch)
+            images, targets = self.mixer(images, targets)
+        return images, targets
+
+
+def recipe_batch_and_loss(config: TrainConfig, num_classes: int) -> tuple[Callable | None, Callable | None]:
+    """The batch transform (erasing, mixing) and the criterion (soft-target CE or BCE) `config` sets; None
+    for what it leaves off."""
+    options = config.to_dict()
+    erasing = create_batch_erasing({"reprob": config.reprob, "remode": config.remode,
+                                    "recount": config.recount})
+    mixing = MixupOptions.from_options(options)
+    mixer = BatchMixer(mixing, num_classes) if mixing.active else None
+    batch = RecipeBatchTransform(erasing, mixer) if erasing is not None or mixer is not None else None
+    criterion = create_loss(options) if mixer is not None or config.bce_loss else None
+    return batch, criterion
+
+
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
     name = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda":
@@ -182,6 +258,7 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if not is_known_optimizer(config.opt):
         # raises, naming the choices
         create_optimizer([torch.zeros(1, requires_grad=True)], config.opt, lr=0.1)
+    check_augmentation(config)
     device = _device(config, context.local_rank)
     if config.sync_bn and device.type == "cpu" and context.world_size > 1:
         raise ConfigError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on the CPU); "
@@ -206,11 +283,17 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     torch.manual_seed(config.seed + context.rank)
 
     workers = default_workers(context.world_size) if config.workers is None else config.workers
-    make_transform = transform or (lambda c: train_transform(c, config.scale, config.ratio, config.hflip))
+    make_transform = (transform or recipe_transform(config)
+                      or (lambda c: train_transform(c, config.scale, config.ratio, config.hflip)))
     train_set = create_dataset(config.data, num_classes=num_classes, transform=make_transform(data_config))
     accum, world = config.grad_accum, context.world_size
     global_batch = config.batch_size * world * accum
-    updates_per_epoch = EpochBatchSampler.batches_per_epoch(len(train_set), config.batch_size, world) // accum
+    if config.aug_repeats > 1:
+        batches = RepeatBatchSampler.batches_per_epoch(len(train_set), config.batch_size, world,
+                                                       config.aug_repeats)
+    else:
+        batches = EpochBatchSampler.batches_per_epoch(len(train_set), config.batch_size, world)
+    updates_per_epoch = batches // accum
     if updates_per_epoch < 1:
         raise ConfigError(f"{len(train_set)} training images make no full global batch of {global_batch} "
                           f"(--batch-size {config.batch_size} x {world} process(es) x --grad-accum {accum}); "
@@ -253,6 +336,7 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
                         warmup_steps=steps(config.warmup_epochs), warmup_lr=config.warmup_lr,
                         min_lr=config.min_lr, cooldown_steps=steps(config.cooldown_epochs),
                         decay_steps=max(1, steps(config.decay_epochs)), decay_rate=config.decay_rate)
+    recipe_batch, recipe_criterion = recipe_batch_and_loss(config, num_classes)
     resolved = config.replace(lr=lr, num_classes=num_classes, img_size=data_config.img_size[0],
                               device=device.type, workers=workers)
     if context.is_main:
@@ -261,7 +345,8 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
                num_classes=num_classes, model=runner, core=core, ddp=ddp, ema=ema, optimizer=optimizer,
                scaler=scaler, schedule=schedule, updates_per_epoch=updates_per_epoch, data_config=data_config,
                train_data=SeededSamples(train_set, config.seed), val_loader=val_loader, workers=workers,
-               criterion=criterion or LabelSmoothingCrossEntropy(config.smoothing))
+               batch_transform=recipe_batch,
+               criterion=criterion or recipe_criterion or LabelSmoothingCrossEntropy(config.smoothing))
 
 
 def _write_args(config: TrainConfig, command: str | None, world_size: int, global_batch: int,
