@@ -18,6 +18,7 @@ from pathlib import Path
 from ..factory import parameter_count
 from ..flops import model_macs
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
+from ..recipes import list_no_recipes, list_recipes
 from ..registry import is_model
 from .corrections import Correction, find_corrections
 from .figures import PageFigure, load_page_figures
@@ -153,7 +154,7 @@ def _table(page: Page, rows: list[Row]) -> list[str]:
     own = user is not None and bool(user.accuracy)
     settings = user.settings if user is not None else []
     header = ["model.tag", "img size", "top-1"] + (["own top-1 (diff)"] if own else []) + \
-        ["top-5", "params (M)", "GMACs"] + [f"img/s ({s.label})" for s in settings]
+        ["top-5", "params (M)", "GMACs"] + [f"img/s ({s.label})" for s in settings] + ["recipe"]
     lines = ["| " + " | ".join(header) + " |", "|:---|" + ":---:|" * (len(header) - 1)]
     for row in rows:
         cells = [row.name, str(row.img_size), _fmt(row.top1, ".3f")]
@@ -163,8 +164,19 @@ def _table(page: Page, rows: list[Row]) -> list[str]:
             cells.append(f"{mine.top1:.3f}{diff}" if mine is not None else "-")
         cells += [_fmt(row.top5, ".3f"), f"{row.params_m:.2f}", f"{row.gmacs:.2f}"]
         cells += [_fmt(user.throughput(s, row.name, row.img_size), ".1f") for s in settings]
+        cells.append(_recipe_cell(row.name))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _recipe_cell(tag: str) -> str:
+    """The recipe that trained `tag`, linked to its source (`visionzoo recipes TAG --show` prints it), or why
+    there is none."""
+    recipe = next((r for r in list_recipes() if tag in r.tags), None)
+    if recipe is not None:
+        return f"[{recipe.name}]({recipe.source})" if recipe.source.startswith("http") else recipe.name
+    reason = next((record.reason for name, record in list_no_recipes(tag) if name == tag), "not recorded")
+    return "none: " + reason.replace("|", "/")
 
 
 def render(page: Page) -> str:
