@@ -66,9 +66,6 @@ class ClassifierModel(nn.Module):
     # Depth levels for layer-wise lr decay: regexes over parameter names, input side first; the numbers a
     # pattern captures split it into one level per stage/block; unmatched parameters are the head.
     depth_groups: ClassVar[tuple[str, ...]] = ()
-    # Layout of `forward_features` (the reference's attribute name): 'NCHW', or 'NHWC' for channels-last
-    # families; token models return (B, N, C) sequences whatever it says.
-    output_fmt: ClassVar[str] = "NCHW"
 
     # How the trunk is laid out; see `trunk`, `trunk_end` and `format_feature`.
     trunk_layout: ClassVar[str] = "NCHW"  # between steps: 'NCHW', 'NHWC' (channels-last) or 'NLC' (tokens)
@@ -119,6 +116,12 @@ class ClassifierModel(nn.Module):
     def default_cfg(self) -> PretrainedCfg | None:
         """The reference's older name of `pretrained_cfg`: the same object, not a copy."""
         return self.pretrained_cfg
+
+    @property
+    def output_fmt(self) -> str:
+        """Layout of `forward_features` (the reference's attribute name): 'NHWC' for a channels-last trunk,
+        else 'NCHW' (token models return (B, N, C) sequences whatever it says)."""
+        return "NHWC" if self.trunk_layout == "NHWC" else "NCHW"
 
     @property
     def head_hidden_size(self) -> int:

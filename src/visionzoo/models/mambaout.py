@@ -173,8 +173,7 @@ class MambaOut(ClassifierModel):
     default_out_indices = (0, 1, 2, 3)
     global_pools = GLOBAL_POOLS
     depth_groups = (r"^stem\.", r"^stages\.(\d+)\.(?:downsample|blocks\.(\d+))\.")
-    output_fmt = "NHWC"  # the blocks work channels-last
-    trunk_layout = "NHWC"
+    trunk_layout = "NHWC"  # the blocks work channels-last
     output_fmts = ("NCHW", "NHWC")
 
     def __init__(self, cfg: MambaOutConfig):

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .losses import check_smoothing
+
 
 def _soft_targets(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
     if targets.shape == logits.shape:
@@ -32,9 +34,7 @@ class SoftTargetCrossEntropy(nn.Module):
 
     def __init__(self, smoothing: float = 0.0):
         super().__init__()
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        self.smoothing = smoothing
+        self.smoothing = check_smoothing(smoothing)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         soft = _soft_targets(logits, targets, self.smoothing)
@@ -55,9 +55,7 @@ class BinaryCrossEntropy(nn.Module):
     def __init__(self, smoothing: float = 0.0, target_threshold: float | None = None,
                  sum_classes: bool = False, pos_weight: float | torch.Tensor | None = None):
         super().__init__()
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        self.smoothing = smoothing
+        self.smoothing = check_smoothing(smoothing)
         self.target_threshold = target_threshold
         self.sum_classes = sum_classes
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight))
