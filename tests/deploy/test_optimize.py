@@ -12,6 +12,7 @@ import visionzoo
 from tests.reference import max_relative_error, randomise_
 from visionzoo.deploy import (
     OptimizedModel,
+    compile_frozen,
     fix_input_size,
     inference_dtype,
     optimize_for_inference,
@@ -19,6 +20,7 @@ from visionzoo.deploy import (
 )
 from visionzoo.deploy import optimize as optimize_module
 from visionzoo.deploy.verify import photo_batch, verification_inputs
+from visionzoo.errors import InputSizeError
 
 # one architecture per family (the mobile family twice: MobileNetV4 hybrids add multi-query attention)
 FAMILY_ARCHS = ["test_efficientnet", "mobilenetv4_hybrid_medium", "resnet50d", "test_byobnet",
@@ -107,8 +109,19 @@ def test_hiera_position_embedding_is_computed_once(monkeypatch):
 
         monkeypatch.setattr("visionzoo.models.hiera.F.interpolate", no_interpolation)
         assert torch.equal(model(x), expected)
-        with pytest.raises(ValueError, match="256x256 inputs only"):
+        with pytest.raises(ValueError, match="fixed for a 64x64 token grid, not 128x128"):
             model(torch.randn(1, 3, 512, 512))
+    assert "fixed_pos_embed" not in model.state_dict()  # the checkpoint's keys are unchanged
+
+
+def test_families_without_size_dependent_work_only_check_the_size():
+    model = _randomised("test_byobnet")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert fix_input_size(model, 96) is model
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    vit = _randomised("test_vit", dynamic_img_size=False)
+    with pytest.raises(InputSizeError, match="was built for 160x160 inputs, not 224"):
+        fix_input_size(vit, 224)
 
 
 def test_channels_last_is_for_conv_nets():
@@ -147,3 +160,37 @@ def test_compiled_with_freezing_matches_eager():
     x = torch.randn(2, 3, *optimized.img_size)
     with torch.no_grad():
         assert max_relative_error(optimized(x), model(x)) < 1e-4
+
+
+class _SharedForward(nn.Module):
+    def forward(self, x):  # one code object for both subclasses, as ClassifierModel.forward for the families
+        return self.body(x)
+
+
+class _Linear(_SharedForward):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+
+
+class _Mlp(_SharedForward):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4))
+
+
+@pytest.mark.heavy
+def test_every_compiled_model_gets_its_own_graphs(monkeypatch):
+    # Dynamo caches per code object; with a shared forward the second model would pass this limit of 1
+    # and run eager without compiling
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    for model in (_Linear().eval(), _Mlp().eval()):
+        graphs = counters["stats"]["unique_graphs"]
+        x = torch.randn(2, 4)
+        with torch.no_grad():
+            expected = model(x)
+            assert torch.allclose(compile_frozen(model)(x), expected, atol=1e-6)
+        assert counters["stats"]["unique_graphs"] == graphs + 1

@@ -5,10 +5,10 @@
 
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import CpuInfo, cpu_info, native_bf16
-from .hoist import fix_input_size
 from .optimize import (
     OptimizedModel,
     compile_frozen,
+    fix_input_size,
     inference_dtype,
     optimize_for_inference,
     prefers_channels_last,

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import VisionzooError
 from .fold import fold_batch_norms, fold_layer_scales
-from .hoist import fix_input_size
+from .optimize import fix_input_size
 
 FORMATS = ("onnx", "pt2", "aoti")
 # The opset torch's ONNX function library is written for; onnxruntime's CPU provider covers all of it.

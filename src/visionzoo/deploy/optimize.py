@@ -1,22 +1,23 @@
 """`optimize_for_inference`: an inference-only model that computes what the eager model computes, faster.
 
-The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size`
-(hoist.py), `to_channels_last`, `compile_frozen` and `inference_dtype`. The result is checked against the
-eager model on real photos and random batches every time it is made (verify.py).
+The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size` (the
+model's own hook), `to_channels_last`, `compile_frozen` and `inference_dtype`. The result is checked against
+the eager model on real photos and random batches every time it is made (verify.py).
 """
 
 from __future__ import annotations
 
 import copy
+import types
 import warnings
 
 import torch
 from torch import nn
 
 from ..data import resolve_data_config
+from ..models.base import ClassifierModel
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import native_bf16
-from .hoist import fix_input_size
 from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, compare, verification_inputs
 
 _REDUCED = (torch.bfloat16, torch.float16)
@@ -33,6 +34,17 @@ def prefers_channels_last(model: nn.Module) -> bool:
     return len(convs) > 1
 
 
+def fix_input_size(model: nn.Module, img_size: int | tuple[int, int]) -> nn.Module:
+    """Compute once, in place, what `model` would recompute on every call at `img_size`; returns the model.
+
+    Each family says what that is (`ClassifierModel.fix_input_size`: a dynamic ViT's resampled position
+    embedding, Hiera's abswin embedding); other modules are returned unchanged.
+    """
+    if isinstance(model, ClassifierModel):
+        model.fix_input_size(img_size)
+    return model
+
+
 def to_channels_last(model: nn.Module) -> nn.Module:
     """Store the model's 4-d weights channels-last (NHWC), in place: oneDNN's fast layout for convolutions."""
     return model.to(memory_format=torch.channels_last)
@@ -43,7 +55,21 @@ def compile_frozen(model: nn.Module) -> nn.Module:
 
     Compilation happens on the first call; the result must then run under `torch.no_grad()`.
     """
+    _own_forward_code(model)
     return torch.compile(model, options={"freezing": True})
+
+
+def _own_forward_code(model: nn.Module) -> None:
+    """Give `model` a forward whose code object is its own, in place.
+
+    Dynamo keeps compiled graphs per code object, and every visionzoo family runs `ClassifierModel.forward`:
+    the ninth model compiled in one process would pass torch._dynamo's recompile limit (8) and run eager
+    without compiling (a warning in the log, the speed of eager). Same code, a fresh object: its own cache.
+    """
+    forward = type(model).forward
+    own = types.FunctionType(forward.__code__.replace(), forward.__globals__, forward.__name__,
+                             forward.__defaults__, forward.__closure__)
+    model.forward = types.MethodType(own, model)
 
 
 def inference_dtype(dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.dtype:

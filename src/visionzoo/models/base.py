@@ -236,6 +236,16 @@ class ClassifierModel(nn.Module):
             raise InputSizeError(f"{name} was built for {built[0]}x{built[1]} inputs, not {shown}; "
                                  f"create it with img_size={size} (or dynamic_img_size=True)")
 
+    def fix_input_size(self, img_size: int | tuple[int, int]) -> None:
+        """Compute once, in place, what `forward` would recompute on every call at `img_size`.
+
+        For deployment at one input size (`visionzoo.optimize_for_inference`, export). Families whose
+        forward does size-dependent work on the weights (a dynamic ViT's resampled position embedding,
+        Hiera's abswin embedding) override this; the others only check that they can take the size.
+        Raises InputSizeError for a size the model cannot take.
+        """
+        self.check_img_size(img_size)
+
     @property
     def first_conv(self) -> str:
         """Name of the convolution that reads the image (its weight is adapted to another in_chans on

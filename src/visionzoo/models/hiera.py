@@ -241,6 +241,9 @@ class Hiera(ClassifierModel):
         # NCHW so that the global part interpolates and the window part tiles directly.
         self.pos_embed = nn.Parameter(torch.zeros(1, dim, *_pair(cfg.global_pos_size)))
         self.pos_embed_win = nn.Parameter(torch.zeros(1, dim, *self.mask_unit_size))
+        # set by fix_input_size: the embedding for one token grid, not part of the checkpoint
+        self.register_buffer("fixed_pos_embed", None, persistent=False)
+        self.fixed_grid: tuple[int, int] | None = None
 
         q_flat = math.prod(self.q_stride)
         window = math.prod(self.mask_unit_size)
@@ -285,7 +288,12 @@ class Hiera(ClassifierModel):
 
     def _abswin_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         """Global embedding interpolated to the token grid plus the window embedding tiled over every mask
-        unit."""
+        unit (computed once by `fix_input_size` for deployment at one size)."""
+        if self.fixed_pos_embed is not None:
+            if tuple(grid) != self.fixed_grid:
+                raise ValueError(f"this model's position embedding was fixed for a {self.fixed_grid[0]}x"
+                                 f"{self.fixed_grid[1]} token grid, not {grid[0]}x{grid[1]}")
+            return self.fixed_pos_embed
         units = [g // u for g, u in zip(grid, self.mask_unit_size, strict=True)]
         window = self.pos_embed_win.tile(1, 1, *units)
         pos_embed = F.interpolate(self.pos_embed, size=window.shape[-2:], mode="bicubic", antialias=True)
@@ -303,6 +311,17 @@ class Hiera(ClassifierModel):
 
     def trunk(self) -> list[TrunkStep]:
         return [self._embed, *self.blocks]
+
+    @torch.no_grad()
+    def fix_input_size(self, img_size: int | tuple[int, int]) -> None:
+        """Interpolate and tile the abswin position embedding for `img_size` once, not on every call."""
+        self.check_img_size(img_size)
+        cfg = self.config
+        grid = tuple((side + 2 * cfg.patch_padding - cfg.patch_kernel) // cfg.patch_stride + 1
+                     for side in _pair(img_size))  # the patch convolution's output size
+        self.fixed_pos_embed = None
+        self.fixed_pos_embed = self._abswin_pos_embed(grid).contiguous()
+        self.fixed_grid = grid
 
     def format_feature(self, x: torch.Tensor, level: int, image_size: torch.Size,
                        output_fmt: str) -> torch.Tensor:

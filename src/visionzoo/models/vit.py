@@ -185,6 +185,18 @@ class VisionTransformer(ClassifierModel):
     def trunk(self) -> list[TrunkStep]:
         return [self._embed, *self.blocks]
 
+    @torch.no_grad()
+    def fix_input_size(self, img_size: int | tuple[int, int]) -> None:
+        """Resample the position embedding to `img_size`'s grid once, instead of on every call."""
+        self.check_img_size(img_size)
+        grid = self.patch_embed.grid_size(*((img_size, img_size) if isinstance(img_size, int) else img_size))
+        if grid == tuple(self.grid_size):
+            return
+        prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
+        resampled = resample_pos_embed(self.pos_embed, grid, tuple(self.grid_size), prefix)
+        self.pos_embed = nn.Parameter(resampled, requires_grad=False)
+        self.grid_size = grid  # _embed now takes the embedding as it is at this size
+
     def token_grid(self, image_size: torch.Size) -> tuple[int, int]:
         return self.patch_embed.grid_size(image_size[0], image_size[1])
 
