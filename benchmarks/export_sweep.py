@@ -6,9 +6,11 @@
 The test suite exports one or two architectures per family (tests/deploy/test_export.py); this is the full
 sweep, too slow for the suite on 2 cores (the SO400M towers alone take minutes and several GB). Weights are
 random, with BatchNorm statistics and layer scales perturbed so that no branch hides behind an identity.
-`--tags` goes over every published tag instead (each with its own head and input size, no download).
-Prints one line per (architecture, format) with the export time and the verification figures; exit status 1
-if any export or verification failed.
+`--tags` goes over every published tag instead (each with its own head and input size, no download); tags
+whose models are the same graph (architecture, config, head and input size alike; only the weights differ)
+are exported once and the row names them all.
+Prints one line per (model, format) with the export time and the verification figures; exit status 1 if any
+export or verification failed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,22 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.reference, for randomise_
+
+
+def _distinct_graphs(names: list[str]) -> dict[str, list[str]]:
+    """The first name of each group of names whose models are the same graph -> the group's names."""
+    import visionzoo
+
+    groups: dict[str, list[str]] = {}
+    first_of: dict[tuple, str] = {}
+    for name in names:
+        with torch.device("meta"):
+            model = visionzoo.create_model(name)
+        cfg = model.pretrained_cfg
+        key = (repr(model.config), model.num_classes, tuple(cfg.input_size) if cfg is not None else None)
+        first = first_of.setdefault(key, name)
+        groups.setdefault(first, []).append(name)
+    return groups
 
 
 def main() -> int:
@@ -41,9 +59,9 @@ def main() -> int:
     parser.add_argument("--output", default="export_sweep.json")
     args = parser.parse_args()
     names = [n for pattern in args.models for n in visionzoo.list_models(pattern, pretrained=args.tags)]
-    rows, failed = [], 0
+    rows, failed, started = [], 0, time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        for name in names:
+        for name, covered in _distinct_graphs(names).items():
             model = visionzoo.create_model(name).eval()
             randomise_(model)
             img_size = default_img_size(model)
@@ -57,19 +75,26 @@ def main() -> int:
                                            verification_inputs(model, img_size, fixed_batch=1))
                 except (ExportError, RuntimeError, ValueError) as error:
                     failed += 1
-                    rows.append(dict(model=name, format=fmt, ok=False, error=str(error).splitlines()[0]))
+                    rows.append(dict(model=name, tags=covered, format=fmt, ok=False,
+                                     error=str(error).splitlines()[0]))
                     print(f"{name} {fmt}: FAILED {rows[-1]['error']}", flush=True)
                     continue
                 failed += not verification.passed
-                rows.append(dict(model=name, format=fmt, ok=verification.passed, export_s=seconds,
-                                 rel_diff=max(c.rel_diff for c in verification.comparisons)))
-                print(f"{name} {fmt} {img_size[0]}x{img_size[1]}: export {seconds:.1f}s; "
+                rows.append(dict(model=name, tags=covered, format=fmt, img_size=img_size,
+                                 ok=verification.passed, export_s=seconds,
+                                 rel_diff=max(c.rel_diff for c in verification.comparisons),
+                                 top1_agree=all(c.top1_agree == c.count for c in verification.comparisons)))
+                also = f" (also {', '.join(covered[1:])})" if len(covered) > 1 else ""
+                print(f"{name}{also} {fmt} {img_size[0]}x{img_size[1]}: export {seconds:.1f}s; "
                       + "; ".join(verification.lines()), flush=True)
                 for extra in path.parent.glob(f"{path.name}*"):
                     extra.unlink()
             del model
-    Path(args.output).write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=1) + "\n")
-    print(f"{len(rows) - failed} of {len(rows)} exports verified")
+    Path(args.output).write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                                             "seconds": time.perf_counter() - started, "rows": rows},
+                                            indent=1) + "\n")
+    tags = sum(len(r["tags"]) for r in rows if r["ok"])
+    print(f"{len(rows) - failed} of {len(rows)} exports verified, covering {tags} (name, format) pairs")
     return 1 if failed else 0
 
 
