@@ -14,12 +14,16 @@ from torch import nn
 from .losses import check_smoothing
 
 
-def _soft_targets(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
-    if targets.shape == logits.shape:
-        return targets.to(logits.dtype)
+def _check_index_targets(logits: torch.Tensor, targets: torch.Tensor) -> None:
     if targets.dim() != 1 or targets.shape[0] != logits.shape[0]:
         raise ValueError(f"targets must be class indices (B,) or soft targets (B, K) for logits "
                          f"{tuple(logits.shape)}, got {tuple(targets.shape)}")
+
+
+def _soft_targets(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
+    if targets.shape == logits.shape:
+        return targets.to(logits.dtype)
+    _check_index_targets(logits, targets)
     num_classes = logits.shape[-1]
     off = smoothing / num_classes
     return torch.full_like(logits, off).scatter_(1, targets.long().view(-1, 1), 1.0 - smoothing + off)
@@ -37,8 +41,10 @@ class SoftTargetCrossEntropy(nn.Module):
         self.smoothing = check_smoothing(smoothing)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        soft = _soft_targets(logits, targets, self.smoothing)
-        return torch.sum(-soft * F.log_softmax(logits, dim=-1), dim=-1).mean()
+        if targets.shape == logits.shape:  # torch's cross-entropy takes class probabilities as they are
+            return F.cross_entropy(logits, targets.to(logits.dtype))
+        _check_index_targets(logits, targets)
+        return F.cross_entropy(logits, targets.long(), label_smoothing=self.smoothing)
 
 
 class BinaryCrossEntropy(nn.Module):
