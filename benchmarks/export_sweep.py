@@ -3,10 +3,10 @@
     python benchmarks/export_sweep.py [--models PATTERN ...] [--tags] [--formats onnx pt2]
         [--output FILE.json]
 
-The test suite exports one or two architectures per family (tests/deploy/test_export.py); this is the full
-sweep, too slow for the suite on 2 cores (the SO400M towers alone take minutes and several GB). Weights are
-random, with BatchNorm statistics and layer scales perturbed so that no branch hides behind an identity.
-`--tags` goes over every published tag instead (each with its own head and input size, no download); tags
+The test suite does this for every architecture (tests/deploy/test_export.py); `--tags` does it for every
+published tag, which the suite does not. Weights are random, norms and layer scales perturbed so that no branch hides behind an identity,
+BatchNorm statistics recomputed on random images (as training leaves them: see tests/reference.py).
+With `--tags`, each tag has its own head and input size (nothing is downloaded); tags
 whose models are the same graph (architecture, config, head and input size alike; only the weights differ)
 are exported once and the row names them all.
 Prints one line per (model, format) with the export time and the verification figures; exit status 1 if any
@@ -44,7 +44,7 @@ def _distinct_graphs(names: list[str]) -> dict[str, list[str]]:
 
 
 def main() -> int:
-    from tests.reference import randomise_
+    from tests.reference import calibrate_batch_norms_, randomise_
 
     import visionzoo
     from visionzoo.deploy.export import ExportError, ExportSpec, export_model, load_exported
@@ -62,9 +62,11 @@ def main() -> int:
     rows, failed, started = [], 0, time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         for name, covered in _distinct_graphs(names).items():
+            torch.manual_seed(0)
             model = visionzoo.create_model(name).eval()
             randomise_(model)
             img_size = default_img_size(model)
+            calibrate_batch_norms_(model, img_size)
             for fmt in args.formats:
                 path = Path(folder) / f"{name}.{'onnx' if fmt == 'onnx' else 'pt2'}"
                 start = time.perf_counter()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from visionzoo.layers.channels import conv_groups
+from visionzoo.layers.conv_norm_act import BatchNormAct2d
 from visionzoo.layers.downsample import shortcut_avg_pool
 from visionzoo.layers.weight_init import init_trunc_normal
 
@@ -46,3 +48,17 @@ def test_shortcut_avg_pool_keeps_odd_sizes_like_a_strided_conv():
     y = shortcut_avg_pool(2)(x)
     assert y.shape[-2:] == (4, 3)
     assert torch.all(y == 1)  # the last, partial windows average only the pixels they cover
+
+
+def test_batch_norm_act_recomputes_statistics_as_batch_norm_does():
+    # torch.optim.swa_utils.update_bn sets momentum None: a cumulative average over the batches seen
+    batches = [torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(i)) * (i + 1)
+               for i in range(3)]
+    ours, plain = BatchNormAct2d(3, act=None), nn.BatchNorm2d(3)
+    for norm in (ours, plain):
+        update_bn(batches, norm)
+    assert ours.momentum == 0.1 and int(ours.num_batches_tracked) == 3
+    torch.testing.assert_close(ours.running_mean, plain.running_mean)
+    torch.testing.assert_close(ours.running_var, plain.running_var)
+    ours.momentum = plain.momentum = None
+    torch.testing.assert_close(ours.eval()(batches[0]), plain.eval()(batches[0]))

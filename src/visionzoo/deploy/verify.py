@@ -5,10 +5,16 @@ expect, and random batches of one and several images. Figures per input set: the
 difference, that difference relative to the largest eager logit, and top-1 agreement. A top-1 disagreement
 counts only where the eager model's own margin between the two classes exceeds the tolerance (a tie within
 rounding is no error).
+
+Some weights amplify float32 rounding (randomised MobileNetV3-Large-150d: the eager model itself is 2e-4
+of its logit scale away from its float64 answer). Where a float32 candidate misses the tolerance, the eager
+model is rerun in float64, and the tolerance for that input set becomes FLOAT32_MARGIN times the eager
+model's own float32 error if that is larger: a deployment is not blamed for what float32 cannot do.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,9 @@ RANDOM_BATCH_SIZES = (1, 4)
 FP32_RTOL = 1e-4
 # bf16 keeps 8 bits of mantissa: logits move by about 1% of their scale
 REDUCED_PRECISION_RTOL = 5e-2
+# how much further than the eager model's own float32 error a float32 candidate may be (as the conformance
+# tests allow ours against the reference)
+FLOAT32_MARGIN = 8.0
 
 
 class VerificationError(VisionzooError, RuntimeError):
@@ -41,10 +50,19 @@ class Comparison:
     rel_diff: float  # max_abs_diff / the largest |eager logit|
     top1_agree: int
     top1_errors: int  # disagreements not explained by an eager tie within the tolerance
+    rtol: float  # the relative tolerance for this input set
+    float32_error: float | None = None  # the eager model's own, relative to float64, where it was measured
+
+    @property
+    def passed(self) -> bool:
+        return self.rel_diff <= self.rtol and self.top1_errors == 0
 
     def line(self) -> str:
-        return (f"{self.inputs:<12} n={self.count:<2} max|diff| {self.max_abs_diff:.3g}  "
+        line = (f"{self.inputs:<12} n={self.count:<2} max|diff| {self.max_abs_diff:.3g}  "
                 f"relative {self.rel_diff:.3g}  top-1 agree {self.top1_agree}/{self.count}")
+        if self.float32_error is not None:
+            line += f"  (eager float32 is {self.float32_error:.3g} from float64: tolerance {self.rtol:.3g})"
+        return line
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class Verification:
 
     @property
     def passed(self) -> bool:
-        return all(c.rel_diff <= self.rtol and c.top1_errors == 0 for c in self.comparisons)
+        return all(c.passed for c in self.comparisons)
 
     def lines(self) -> list[str]:
         verdict = "ok" if self.passed else "FAILED"
@@ -66,9 +84,9 @@ class Verification:
     def check(self, what: str) -> Verification:
         """Raise VerificationError naming `what` if the comparisons fail; return self."""
         if not self.passed:
-            worst = max(self.comparisons, key=lambda c: c.rel_diff / self.rtol + c.top1_errors)
+            worst = max(self.comparisons, key=lambda c: c.rel_diff / c.rtol + c.top1_errors)
             raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} (tolerance "
-                                    f"{self.rtol:g}); rerun with verification off to keep it anyway")
+                                    f"{worst.rtol:g}); rerun with verification off to keep it anyway")
         return self
 
 
@@ -119,20 +137,53 @@ def _top1_errors(reference: torch.Tensor, candidate: torch.Tensor, tolerance: fl
     return agree, errors
 
 
+def _logits(model: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(model(batch)).float().cpu().reshape(batch.shape[0], -1)
+
+
+class _Float64Twin:
+    """The eager model's float64 copy, made on first use (only where a float32 candidate misses)."""
+
+    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor]):
+        self.model = model
+        self.twin = None
+
+    def available(self) -> bool:
+        parameter = next(self.model.parameters(), None) if isinstance(self.model, nn.Module) else None
+        return parameter is not None and parameter.dtype == torch.float32
+
+    def relative_error(self, batch: torch.Tensor, expected: torch.Tensor) -> float:
+        """max |float32 eager - float64 eager| on `batch`, relative to the float64 logits' scale."""
+        if self.twin is None:
+            self.twin = copy.deepcopy(self.model).double()
+        exact = self.twin(batch.double()).cpu().reshape(batch.shape[0], -1)
+        return float((expected.double() - exact).abs().max() / exact.abs().max().clamp_min(1e-30))
+
+
 @torch.no_grad()
 def compare(reference: Callable[[torch.Tensor], torch.Tensor],
             candidate: Callable[[torch.Tensor], torch.Tensor], inputs: dict[str, torch.Tensor],
             rtol: float = FP32_RTOL) -> Verification:
-    """Run both on every input set and compare their logits (float32 on the CPU)."""
+    """Run both on every input set and compare their logits (float32 on the CPU).
+
+    `reference` is the eager model; for a float32 comparison that misses `rtol` it is also run in float64
+    (see the module's docstring).
+    """
     comparisons = []
+    float64 = _Float64Twin(reference)
     for name, batch in inputs.items():
-        expected = reference(batch).float().cpu().reshape(batch.shape[0], -1)
-        actual = torch.as_tensor(candidate(batch)).float().cpu().reshape(batch.shape[0], -1)
+        expected = _logits(reference, batch)
+        actual = _logits(candidate, batch)
         if actual.shape != expected.shape:
             raise VerificationError(f"{name}: output shape {tuple(actual.shape)} differs from the eager "
                                     f"model's {tuple(expected.shape)}")
         diff = float((actual - expected).abs().max())
         scale = float(expected.abs().max()) or 1.0
-        agree, errors = _top1_errors(expected, actual, rtol * scale)
-        comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors))
+        tolerance, float32_error = rtol, None
+        if diff > rtol * scale and rtol <= FP32_RTOL and float64.available():
+            float32_error = float64.relative_error(batch, expected)
+            tolerance = max(rtol, FLOAT32_MARGIN * float32_error)
+        agree, errors = _top1_errors(expected, actual, tolerance * scale)
+        comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors, tolerance,
+                                      float32_error))
     return Verification(tuple(comparisons), rtol)

@@ -29,13 +29,17 @@ class BatchNormAct2d(nn.BatchNorm2d):
         self.act = make_activation(act, inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # F.batch_norm directly: BatchNorm2d.forward branches on x.dim(), which torch.fx cannot trace. The
-        # momentum is always a number here, so the running statistics update as BatchNorm2d updates them, and
-        # the batch count (kept for checkpoints) does not enter the computation: traced graphs do not count.
+        # F.batch_norm directly: BatchNorm2d.forward branches on x.dim(), which torch.fx cannot trace. With a
+        # numeric momentum the batch count (kept for checkpoints) does not enter the computation, so traced
+        # graphs need not count; momentum None means a cumulative average over the batches seen, as in
+        # BatchNorm2d (torch.optim.swa_utils.update_bn recomputes statistics that way).
+        momentum = self.momentum if self.momentum is not None else 0.0  # unused in eval mode
         if self.training:
             self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
         x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                         self.momentum, self.eps)
+                         momentum, self.eps)
         return self.act(x)
 
 
