@@ -4,11 +4,11 @@
         [--output FILE.json]
 
 The test suite does this for every architecture (tests/deploy/test_export.py); `--tags` does it for every
-published tag, which the suite does not. Weights are random, norms and layer scales perturbed so that no branch hides behind an identity,
-BatchNorm statistics recomputed on random images (as training leaves them: see tests/reference.py).
-With `--tags`, each tag has its own head and input size (nothing is downloaded); tags
-whose models are the same graph (architecture, config, head and input size alike; only the weights differ)
-are exported once and the row names them all.
+published tag, which the suite does not: each tag with its own head and input size (nothing is downloaded).
+Tags whose models are the same graph (architecture, config, head and input size alike; only the weights
+differ) are exported once, and the row names them all. Weights are random, norms and layer scales perturbed
+so that no branch hides behind an identity, BatchNorm statistics recomputed on random images (as training
+leaves them: see tests/reference.py).
 Prints one line per (model, format) with the export time and the verification figures; exit status 1 if any
 export or verification failed.
 """
