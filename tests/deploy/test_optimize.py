@@ -11,12 +11,14 @@ from torch import nn
 import visionzoo
 from tests.reference import max_relative_error, randomise_
 from visionzoo.deploy import (
+    OneDnnLinear,
     OptimizedModel,
     compile_frozen,
     fix_input_size,
     inference_dtype,
     optimize_for_inference,
     prefers_channels_last,
+    use_onednn_linear,
 )
 from visionzoo.deploy import optimize as optimize_module
 from visionzoo.deploy.verify import photo_batch, verification_inputs
@@ -194,3 +196,27 @@ def test_every_compiled_model_gets_its_own_graphs(monkeypatch):
             expected = model(x)
             assert torch.allclose(compile_frozen(model)(x), expected, atol=1e-6)
         assert counters["stats"]["unique_graphs"] == graphs + 1
+
+
+def test_onednn_linear_computes_what_linear_computes():
+    model = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 8, bias=False)).eval()
+    keys = model.state_dict().keys()
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        expected = model(x)
+        use_onednn_linear(model)
+        assert all(type(m) is OneDnnLinear for m in (model[0], model[2]))
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model(x.transpose(0, 1).contiguous().transpose(0, 1)), expected,
+                                   rtol=1e-5, atol=1e-6)  # a strided input
+    assert model.state_dict().keys() == keys
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_onednn_linear_where_this_cpu_runs_it_faster(monkeypatch, faster):
+    monkeypatch.setattr(optimize_module, "onednn_linear_is_faster", lambda: faster)
+    optimized = optimize_for_inference(_randomised("test_vit"))  # verified against eager
+    linears = [type(m) for m in optimized.modules() if isinstance(m, nn.Linear)]
+    assert linears and all(t is (OneDnnLinear if faster else nn.Linear) for t in linears)
+    forced = optimize_for_inference(_randomised("test_vit"), onednn_linear=not faster)
+    assert any(type(m) is OneDnnLinear for m in forced.modules()) is (not faster)

@@ -5,6 +5,7 @@
 
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import CpuInfo, cpu_info, native_bf16
+from .linear import OneDnnLinear, onednn_linear_is_faster, use_onednn_linear
 from .optimize import (
     OptimizedModel,
     compile_frozen,
@@ -18,6 +19,7 @@ from .verify import Verification, VerificationError, compare, verification_input
 
 __all__ = [
     "CpuInfo",
+    "OneDnnLinear",
     "OptimizedModel",
     "Verification",
     "VerificationError",
@@ -29,8 +31,10 @@ __all__ = [
     "fold_layer_scales",
     "inference_dtype",
     "native_bf16",
+    "onednn_linear_is_faster",
     "optimize_for_inference",
     "prefers_channels_last",
     "to_channels_last",
+    "use_onednn_linear",
     "verification_inputs",
 ]

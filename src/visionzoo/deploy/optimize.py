@@ -1,8 +1,9 @@
 """`optimize_for_inference`: an inference-only model that computes what the eager model computes, faster.
 
 The steps, each usable alone: `fold_batch_norms` and `fold_layer_scales` (fold.py), `fix_input_size` (the
-model's own hook), `to_channels_last`, `compile_frozen` and `inference_dtype`. The result is checked against
-the eager model on real photos and random batches every time it is made (verify.py).
+model's own hook), `use_onednn_linear` (linear.py), `to_channels_last`, `compile_frozen` and
+`inference_dtype`. The result is checked against the eager model on real photos and random batches every time
+it is made (verify.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..data import resolve_data_config
 from ..models.base import ClassifierModel
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import native_bf16
+from .linear import onednn_linear_is_faster, use_onednn_linear
 from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, compare, verification_inputs
 
 _REDUCED = (torch.bfloat16, torch.float16)
@@ -115,7 +117,7 @@ class OptimizedModel(nn.Module):
 def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | None = None,
                            dtype: torch.dtype = torch.float32, compile: bool = False,
                            channels_last: bool | None = None, fold: bool = True,
-                           verify: bool = True) -> OptimizedModel:
+                           onednn_linear: bool | None = None, verify: bool = True) -> OptimizedModel:
     """An optimised, inference-only copy of `model` for inputs of `img_size` (default: its weights' size).
 
     Args:
@@ -123,6 +125,9 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
         compile: also `torch.compile` with freezing (compiles on the first call, here during verification).
         channels_last: NHWC weights and inputs; None: for conv nets only (see `prefers_channels_last`).
         fold: fold BatchNorms and layer scales into the conv or linear layer feeding them.
+        onednn_linear: compute float32 linear layers on the CPU with oneDNN (`use_onednn_linear`); None:
+            where this CPU runs them faster that way (measured once per process) and `compile` is off
+            (Inductor picks its own kernels).
         verify: compare with `model` on real photos and random batches; raise VerificationError beyond
             the tolerance (1e-4 of the logit scale in float32) or on a top-1 change.
 
@@ -140,6 +145,11 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
         example = torch.zeros(1, in_chans, *img_size, device=device)
         fold_batch_norms(optimized, example)
         fold_layer_scales(optimized, example)
+    if onednn_linear is None:
+        onednn_linear = (not compile and device.type == "cpu" and dtype == torch.float32
+                         and onednn_linear_is_faster())
+    if onednn_linear:
+        use_onednn_linear(optimized)
     if channels_last is None:
         channels_last = prefers_channels_last(optimized)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
