@@ -10,7 +10,8 @@ factory, label-smoothing cross-entropy, autocast, channels-last), timed through 
 `timm.optim.create_optimizer_v2` (the reference train.py's optimiser path), its label-smoothing loss, the
 same autocast and memory format, in the few lines its train.py runs per step. Both take the same uint8
 batch (decoding is left out: it is the same work for both) and normalise it on the device. The two are
-timed in alternation, `--rounds` times, in one process, and the median images/s of each is printed.
+timed in alternation (who goes first alternating too), `--rounds` times, in one process, and the median
+images/s of each is printed.
 The reference is a test-only dependency: install it with `pip install -e '.[test]'`.
 """
 
@@ -125,10 +126,11 @@ def main() -> int:
                 for _ in range(args.warmup):
                     step(images, targets)
             rates = {"visionzoo": [], "timm loop": []}
-            for _ in range(args.rounds):
-                rates["visionzoo"].append(images_per_second(ours, images, targets, args.steps, run.device))
-                rates["timm loop"].append(
-                    images_per_second(reference, images, targets, args.steps, run.device))
+            steps = {"visionzoo": ours, "timm loop": reference}
+            for round_index in range(args.rounds):
+                # who goes first alternates too: neither gets the warmer (or the colder) start every round
+                for who in sorted(steps, reverse=bool(round_index % 2)):
+                    rates[who].append(images_per_second(steps[who], images, targets, args.steps, run.device))
             line = ", ".join(f"{who} {statistics.median(r):.1f} img/s" for who, r in rates.items())
             print(f"{name} @ {size[0]}: {line}", flush=True)
     return 0
