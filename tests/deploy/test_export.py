@@ -44,7 +44,11 @@ def _export_and_compare(model, spec: ExportSpec, path):
     export_model(model, spec, path)
     fixed = None if spec.dynamic_batch else spec.batch_size
     inputs = verification_inputs(model, spec.img_size, fixed_batch=fixed)
-    return compare(model, load_exported(path, spec.format), inputs)
+    try:
+        return compare(model, load_exported(path, spec.format), inputs)
+    finally:  # the big towers write GBs: free the disk before the next test, not at the session's end
+        for written in path.parent.glob(f"{path.name}*"):
+            written.unlink()
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
