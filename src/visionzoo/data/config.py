@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import OptionError, UserError
-from ..models.base import DEFAULT_IMG_SIZE
+from ..models.base import DEFAULT_IMG_SIZE, size_pair
 from .imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -69,10 +69,7 @@ _OVERRIDES = ("img_size", "input_size", "interpolation", "crop_pct", "crop_mode"
 
 
 def _as_input_size(img_size: int | tuple[int, int], channels: int) -> tuple[int, int, int]:
-    if isinstance(img_size, int):
-        return channels, img_size, img_size
-    height, width = img_size
-    return channels, int(height), int(width)
+    return channels, *size_pair(img_size)
 
 
 def resolve_data_config(model: ClassifierModel | None = None, pretrained_cfg: PretrainedCfg | None = None,

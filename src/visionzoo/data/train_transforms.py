@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models.base import size_pair
 from .auto_augment import RandAugment, parse_rand_augment
 from .random_erasing import ERASE_MODES, RandomErasing
 from .transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
@@ -108,7 +109,7 @@ def create_train_transform(img_size: tuple[int, int] | int, options: TrainAugmen
         options = TrainAugmentation()
     elif isinstance(options, dict):
         options = TrainAugmentation.from_options(options)
-    size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    size = size_pair(img_size)
     steps: list = [ToRGB()]
     if options.train_interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))

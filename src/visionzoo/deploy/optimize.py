@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..data import resolve_data_config
-from ..models.base import ClassifierModel
+from ..models.base import ClassifierModel, size_pair
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import native_bf16
 from .linear import onednn_linear_is_faster, use_onednn_linear
@@ -133,8 +133,7 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
 
     `model` itself is not changed. The result runs on the device `model` is on.
     """
-    img_size = default_img_size(model) if img_size is None else (
-        (img_size, img_size) if isinstance(img_size, int) else tuple(img_size))
+    img_size = default_img_size(model) if img_size is None else size_pair(img_size)
     device = next(model.parameters()).device
     dtype = inference_dtype(dtype, device)
     eager = model.eval()

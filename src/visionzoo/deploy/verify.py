@@ -24,6 +24,7 @@ from torch import nn
 
 from ..data import create_transform, resolve_data_config
 from ..errors import VisionzooError
+from ..models.base import size_pair
 
 PHOTOS = Path(__file__).with_name("photos")
 PHOTO_NAMES = ("chelsea.jpg", "coffee.jpg", "rocket.jpg")
@@ -90,15 +91,11 @@ class Verification:
         return self
 
 
-def _size_pair(img_size: int | tuple[int, int]) -> tuple[int, int]:
-    return (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
-
-
 def photo_batch(model: nn.Module, img_size: int | tuple[int, int]) -> torch.Tensor:
     """The shipped photos, preprocessed as `model`'s weights expect, at `img_size`: (3, C, H, W)."""
     from PIL import Image
 
-    config = resolve_data_config(model, img_size=_size_pair(img_size))
+    config = resolve_data_config(model, img_size=size_pair(img_size))
     transform = create_transform(config)
     images = []
     for name in PHOTO_NAMES:
@@ -115,7 +112,7 @@ def verification_inputs(model: nn.Module, img_size: int | tuple[int, int], in_ch
     `fixed_batch`: for an artifact that takes only that batch size: the photos are repeated or cut to it and
     the random batch has that size.
     """
-    height, width = _size_pair(img_size)
+    height, width = size_pair(img_size)
     inputs = {}
     if in_chans == 3:
         photos = photo_batch(model, (height, width))

@@ -203,19 +203,19 @@ class ClassifierModel(nn.Module):
         size = self.config.img_size
         if size is None:
             size = self.pretrained_cfg.input_size[1:] if self.pretrained_cfg is not None else DEFAULT_IMG_SIZE
-        return _pair(size)
+        return size_pair(size)
 
     def feature_map_size(self, img_size: int | tuple[int, int]) -> tuple[int, int]:
         """(height, width) of the last feature map for an input of `img_size` (partial windows count)."""
         stride = self.total_stride
-        return tuple(-(-side // stride) for side in _pair(img_size))
+        return tuple(-(-side // stride) for side in size_pair(img_size))
 
     def check_img_size(self, img_size: int | tuple[int, int], name: str | None = None) -> None:
         """Raise InputSizeError, saying which sizes would do, unless this model can take `img_size` inputs.
 
         `name` names the model in the message (default: its tag's arch, else its class).
         """
-        height, width = _pair(img_size)
+        height, width = size_pair(img_size)
         if name is None:
             cfg = self.pretrained_cfg
             name = cfg.architecture if cfg is not None else type(self).__name__
@@ -458,7 +458,8 @@ class ClassifierModel(nn.Module):
 DEFAULT_IMG_SIZE = 224  # the classic ImageNet evaluation size, for a model built without a tag
 
 
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+def size_pair(size: int | Sequence[int]) -> tuple[int, int]:
+    """(height, width) of a size given as one side or as a pair (an image, a grid, a stride)."""
     if isinstance(size, int):
         return size, size
     height, width = size

@@ -16,7 +16,6 @@ only when asked.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,11 +27,7 @@ from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
-
-
-def _pair(value: int | Sequence[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, size_pair
 
 
 @dataclass(frozen=True)
@@ -232,14 +227,14 @@ class Hiera(ClassifierModel):
         super().__init__()
         self.config = cfg
         self.num_classes = cfg.num_classes
-        self.q_stride = _pair(cfg.q_stride)
-        self.mask_unit_size = _pair(cfg.mask_unit_size)
+        self.q_stride = size_pair(cfg.q_stride)
+        self.mask_unit_size = size_pair(cfg.mask_unit_size)
         self.unroll_levels = len(cfg.depths) - 1  # one stride level per stage transition, pooled or not
         dim = cfg.embed_dim
         self.patch_embed = PatchEmbed(cfg.in_chans, dim, cfg.patch_kernel, cfg.patch_stride,
                                       cfg.patch_padding)
         # NCHW so that the global part interpolates and the window part tiles directly.
-        self.pos_embed = nn.Parameter(torch.zeros(1, dim, *_pair(cfg.global_pos_size)))
+        self.pos_embed = nn.Parameter(torch.zeros(1, dim, *size_pair(cfg.global_pos_size)))
         self.pos_embed_win = nn.Parameter(torch.zeros(1, dim, *self.mask_unit_size))
         # set by fix_input_size: the embedding for one token grid, not part of the checkpoint
         self.register_buffer("fixed_pos_embed", None, persistent=False)
@@ -302,7 +297,7 @@ class Hiera(ClassifierModel):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """Unrolled, position-embedded tokens (B, N, C)."""
         height, width = x.shape[-2:]
-        x = checked_token_grid(self.patch_embed(x), (height, width), _pair(self.config.img_size),
+        x = checked_token_grid(self.patch_embed(x), (height, width), size_pair(self.config.img_size),
                                self.config.dynamic_img_size, self.mask_unit_size, self.q_stride,
                                self.unroll_levels, self.config.patch_stride)
         grid = (x.shape[1], x.shape[2])
@@ -318,8 +313,8 @@ class Hiera(ClassifierModel):
         self.check_img_size(img_size)
         cfg = self.config
         grid = tuple((side + 2 * cfg.patch_padding - cfg.patch_kernel) // cfg.patch_stride + 1
-                     for side in _pair(img_size))  # the patch convolution's output size
-        self.fixed_pos_embed = None
+                     for side in size_pair(img_size))  # the patch convolution's output size
+        self.fixed_pos_embed = None  # fixed again: computed from the weights, not from the last fixed size
         self.fixed_pos_embed = self._abswin_pos_embed(grid).contiguous()
         self.fixed_grid = grid
 

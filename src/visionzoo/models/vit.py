@@ -20,7 +20,7 @@ from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, PoolTypeError, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, size_pair
 
 # the pooling types of layers/pool.py that keep the width, the class token, or attention pooling
 GLOBAL_POOLS = (*SAME_WIDTH_POOL_TYPES, "token", "map")
@@ -189,7 +189,7 @@ class VisionTransformer(ClassifierModel):
     def fix_input_size(self, img_size: int | tuple[int, int]) -> None:
         """Resample the position embedding to `img_size`'s grid once, instead of on every call."""
         self.check_img_size(img_size)
-        grid = self.patch_embed.grid_size(*((img_size, img_size) if isinstance(img_size, int) else img_size))
+        grid = self.patch_embed.grid_size(*size_pair(img_size))
         if grid == tuple(self.grid_size):
             return
         prefix = 0 if self.config.no_embed_class else self.num_prefix_tokens
