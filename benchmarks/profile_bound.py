@@ -21,16 +21,21 @@ from torch.profiler import ProfilerActivity, profile
 PEAK_SIZE = 2048
 
 
-def gemm_peak_gflops(runs: int = 10) -> float:
-    """This CPU's float32 matmul rate with torch's current threads (GFLOP/s, best of `runs`)."""
-    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
-    a @ b
+def _peak_gemm_gflops(step, runs: int) -> float:
+    """GFLOP/s of `step`, one PEAK_SIZE^3 float32 matmul, from its fastest of `runs` calls after a warm-up."""
+    step()
     best = float("inf")
     for _ in range(runs):
         start = time.perf_counter()
-        a @ b
+        step()
         best = min(best, time.perf_counter() - start)
     return 2 * PEAK_SIZE**3 / best / 1e9
+
+
+def gemm_peak_gflops(runs: int = 10) -> float:
+    """This CPU's float32 matmul rate with torch's current threads (GFLOP/s, best of `runs`)."""
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE), torch.randn(PEAK_SIZE, PEAK_SIZE)
+    return _peak_gemm_gflops(lambda: a @ b, runs)
 
 
 def onnxruntime_gemm_gflops(threads: int, runs: int = 10) -> float:
@@ -51,13 +56,7 @@ def onnxruntime_gemm_gflops(threads: int, runs: int = 10) -> float:
     session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
     feeds = {n: np.random.default_rng(0).standard_normal(shape, dtype=np.float32) for n in "ab"}
-    session.run(None, feeds)
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        best = min(best, time.perf_counter() - start)
-    return 2 * PEAK_SIZE**3 / best / 1e9
+    return _peak_gemm_gflops(lambda: session.run(None, feeds), runs)
 
 
 def main() -> None:
