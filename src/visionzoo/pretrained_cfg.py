@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .data.imagenet import NORMALIZATIONS
+from .image_inputs import NORMALIZATIONS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models.base import size_pair
+from ..image_inputs import size_pair
 from .auto_augment import RandAugment, parse_rand_augment
 from .random_erasing import ERASE_MODES, RandomErasing
 from .transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
