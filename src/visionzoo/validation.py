@@ -31,11 +31,11 @@ from .data.datasets import create_dataset
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
 from .errors import DataError, InputSizeError, UserError
-from .evaluation import DistributedContext, EvalResult, evaluate
+from .evaluation import EvalResult, evaluate
 from .factory import create_model
 from .pretrained_cfg import PretrainedCfg, ReportedResult
 from .registry import split_name
-from .runtime import LOW_PRECISIONS, resolve_device
+from .runtime import LOW_PRECISIONS, DistributedContext, resolve_device
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         amp: 'bf16' or 'fp16' autocast. device: 'cpu', 'cuda', 'cuda:N' (default: cuda if there is one).
         limit: evaluate this many images, spread over the data. strict: stop at the first unreadable image.
         progress: a bar (terminal) or log lines on stderr. on_row: called with each size's row when done.
-        distributed: this process's place in a torchrun launch (from `evaluation.init_distributed`).
+        distributed: this process's place in a torchrun launch (from `runtime.init_distributed`).
 
     Raises:
         UserError (DataError, InputSizeError, ...): bad data, a size the model cannot take, unreadable data.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..evaluation import close_distributed, init_distributed
+from ..runtime import close_distributed, init_distributed
 from .checkpoint import ResumeError, load_state, rng_state, save_model_file, save_state, set_rng_state
 from .config import TrainConfig
 from .outputs import BestTracker, check_output, draw_curves, prepare_output, write_summary
