@@ -19,7 +19,7 @@ def test_config_round_trips_yaml_and_toml(tmp_path):
 def test_config_errors_name_the_option(tmp_path):
     with pytest.raises(ConfigError, match="unknown option 'learning_rate'"):
         TrainConfig.from_dict({"learning_rate": 0.1})
-    with pytest.raises(ConfigError, match="--smoothing must be in"):
+    with pytest.raises(ConfigError, match="^smoothing must be in"):
         TrainConfig(smoothing=1.5)
     with pytest.raises(ConfigError, match="--warmup-epochs \\+ cooldown-epochs|warmup_epochs"):
         TrainConfig(epochs=2, warmup_epochs=3)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from visionzoo.train.data import EpochBatchSampler, SeededSamples
+from visionzoo.data.samplers import EpochBatchSampler, SeededSamples
 
 
 def test_epoch_batches_split_over_ranks_and_resume_mid_epoch():
