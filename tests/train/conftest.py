@@ -1,38 +1,10 @@
-"""Fixtures of the training tests: the UCI handwritten digits (shipped inside scikit-learn's wheel) as an
-image-folder dataset, and the training command run in a subprocess."""
+"""Fixtures of the training tests: the training command run in a subprocess (the digits data set is a
+fixture of tests/conftest.py)."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import numpy as np
-import pytest
-from PIL import Image
-
-DIGITS_SIZE = 32  # the 8x8 digits upsampled, so that the test models' stride-32 stems see something
-
-
-def write_digits(root: Path, size: int = DIGITS_SIZE) -> tuple[Path, Path]:
-    """train/ and val/ class folders ('0'..'9') of the 1,797 digits; every fifth image (by index) is val."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for split in ("train", "val"):
-        for label in range(10):
-            (root / split / str(label)).mkdir(parents=True, exist_ok=True)
-    for index, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        split = "val" if index % 5 == 0 else "train"
-        pixels = np.round(image * (255 / 16)).astype(np.uint8)
-        picture = Image.fromarray(pixels, mode="L").resize((size, size), Image.BILINEAR).convert("RGB")
-        picture.save(root / split / str(label) / f"{index:04d}.png")
-    return root / "train", root / "val"
-
-
-@pytest.fixture(scope="session")
-def digits(tmp_path_factory):
-    """(train folder, val folder) of the digits as 32x32 RGB PNGs."""
-    return write_digits(tmp_path_factory.mktemp("digits"))
 
 
 def run_cli(args: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -35,8 +35,6 @@ def build_run(config: TrainConfig, context: DistributedContext, train_transform:
               command: str | None = None) -> Run:
     """Build the run's parts on this process (the arguments given replace what the config would build);
     rank 0 writes args.yaml with the config as resolved."""
-    if not config.task.model or not config.task.data or not config.task.output:
-        raise ConfigError("{model}, {data} and {output} must be set")
     check_optimizer(config.optim.opt)
     device = resolve_device(config.runtime.device, context.local_rank)
     if config.runtime.sync_bn and device.type == "cpu" and context.world_size > 1:

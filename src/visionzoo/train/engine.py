@@ -22,7 +22,7 @@ import torch
 from ..runtime import close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import ResumeError, load_state
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .loop import Progress, restore_checkpoint, run_epochs
 from .outputs import check_output, prepare_output, write_summary
 
@@ -92,6 +92,8 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         config = resume_config(stored, overrides, str(resume))
     if config is None:
         raise ValueError("train() needs a config or a run to resume")
+    if not config.task.model or not config.task.data or not config.task.output:
+        raise ConfigError("{model}, {data} and {output} must be set")
     context = init_distributed(resolve_device(config.runtime.device).type)
     try:
         if state is not None and state["world_size"] != context.world_size:
