@@ -5,7 +5,7 @@ EMA, checkpoints that resume to the exact bit. `visionzoo train` is a thin comma
     train(TrainConfig(model="efficientnet_lite0", pretrained=True, num_classes=10, data="photos/train",
                       val_data="photos/val", output="runs/lite0", lr=0.01, epochs=5))
 
-To read training: `config.py` (every option, in groups), `resolve.py` (file < recipe < options),
+To read training: `config.py` (every option, in groups), `resolve.py` (recipe < file < options),
 `build.py` (a run's parts from its config), `run.py` (the parts), `loop.py` (the epochs), `engine.py`
 (`train`: resume, processes, outputs).
 

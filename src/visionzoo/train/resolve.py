@@ -1,4 +1,4 @@
-"""A run's options from their sources, weakest first: a config file, a recipe, the options given.
+"""A run's options from their sources, weakest first: a recipe, a config file, the options given.
 
     from visionzoo.train import resolve_config, train
     config = resolve_config(recipe="mobilenetv4_conv_small.e2400_r224_in1k", model="test_efficientnet",
@@ -18,9 +18,9 @@ from .config import TrainConfig, read_config_file
 
 
 def resolve_config(file: str | Path | None = None, recipe: str | None = None, **options: Any) -> TrainConfig:
-    """The config of a run: the options in `file` (.yaml/.toml, a run's args.yaml too), under the
-    hyperparameters of `recipe` (or the file's `recipe`), under `options` (flat option names; None sets an
-    option to None, over the file and the recipe).
+    """The config of a run: the hyperparameters of `recipe` (or of the file's `recipe`) as defaults, under
+    the options in `file` (.yaml/.toml, a run's args.yaml too), under `options` (flat option names; None sets
+    an option to None, over the file and the recipe).
 
     Raises ConfigError for an unknown option or a value out of range, RecipeError for an unknown recipe.
     """
