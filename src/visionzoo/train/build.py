@@ -46,7 +46,7 @@ def build_run(config: TrainConfig, context: DistributedContext, train_transform:
 
     model = build_model(config, context, device)
     data = build_data(config, context, device, model, train_transform, batch_transform)
-    global_batch = config.batching.batch_size * context.world_size * config.optim.grad_accum
+    global_batch = config.inputs.batch_size * context.world_size * config.optim.grad_accum
     optimisation = build_optimisation(config, model, data, global_batch, criterion)
     resolved = config.replace(lr=optimisation.schedule.lr, num_classes=model.num_classes,
                               img_size=data.data_config.img_size[0], device=device.type, workers=data.workers)
@@ -106,10 +106,10 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
 
     `train_transform`: DataConfig -> PIL-to-uint8-tensor transform, instead of `config.augment`'s.
     """
-    task, batching, num_classes = config.task, config.batching, model.num_classes
+    task, inputs, num_classes = config.task, config.inputs, model.num_classes
     # the preprocessing of the model's weights (normalisation, eval crop) at the training size
     data_config = resolve_data_config(model.core, img_size=config.network.img_size)
-    workers = default_workers(context.world_size) if batching.workers is None else batching.workers
+    workers = default_workers(context.world_size) if inputs.workers is None else inputs.workers
     if train_transform is not None:
         transform = train_transform(data_config)
     else:
@@ -118,30 +118,30 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
                                            interpolation=data_config.interpolation)
     train_set = create_dataset(task.data, num_classes=num_classes, transform=transform)
     world = context.world_size
-    if batching.aug_repeats > 1:
-        batches = RepeatBatchSampler.batches_per_epoch(len(train_set), batching.batch_size, world,
-                                                       batching.aug_repeats)
+    if inputs.aug_repeats > 1:
+        batches = RepeatBatchSampler.batches_per_epoch(len(train_set), inputs.batch_size, world,
+                                                       inputs.aug_repeats)
     else:
-        batches = EpochBatchSampler.batches_per_epoch(len(train_set), batching.batch_size, world)
+        batches = EpochBatchSampler.batches_per_epoch(len(train_set), inputs.batch_size, world)
     accum = config.optim.grad_accum
     if batches // accum < 1:
-        global_batch = batching.batch_size * world * accum
+        global_batch = inputs.batch_size * world * accum
         raise ConfigError(f"{len(train_set)} training images make no full global batch of {global_batch} "
-                          f"({{batch_size}} {batching.batch_size} x {world} process(es) x {{grad_accum}} "
+                          f"({{batch_size}} {inputs.batch_size} x {world} process(es) x {{grad_accum}} "
                           f"{accum}); lower {{batch_size}}")
     val_loader = None
     if task.val_data:
         val_set = create_dataset(task.val_data, num_classes=num_classes,
                                  transform=create_transform(data_config, normalize=False))
-        val_loader = create_loader(val_set, batching.batch_size, workers, rank=context.rank, world_size=world,
+        val_loader = create_loader(val_set, inputs.batch_size, workers, rank=context.rank, world_size=world,
                                    pin_memory=device.type == "cuda")
     if batch_transform is None:
         batch_transform = create_batch_transform(config.augment, config.mixing, num_classes,
                                                  config.loss.smoothing)
     seed = config.runtime.seed
     return RunData(data_config=data_config, train_set=SeededSamples(train_set, seed), val_loader=val_loader,
-                   batch_transform=batch_transform, batch_size=batching.batch_size,
-                   micro_batches=batches // accum * accum, aug_repeats=batching.aug_repeats, workers=workers,
+                   batch_transform=batch_transform, batch_size=inputs.batch_size,
+                   micro_batches=batches // accum * accum, aug_repeats=inputs.aug_repeats, workers=workers,
                    seed=seed, context=context, pin_memory=device.type == "cuda")
 
 

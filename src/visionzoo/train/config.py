@@ -22,7 +22,7 @@ from ..option_files import read_option_file, toml_text, yaml_text
 from ..options import NON_NEGATIVE, POSITIVE, Options, OptionSet, Rule, at_least, one_of, option
 from ..runtime import DEVICES, LOW_PRECISIONS
 
-__all__ = ["BatchOptions", "ConfigError", "EmaOptions", "LossOptions", "ModelOptions", "OptimOptions",
+__all__ = ["ConfigError", "EmaOptions", "InputOptions", "LossOptions", "ModelOptions", "OptimOptions",
            "OutputOptions", "RuntimeOptions", "ScheduleOptions", "TaskOptions", "TrainConfig",
            "read_config_file"]
 
@@ -67,8 +67,8 @@ class ModelOptions(Options):
 
 
 @dataclass(frozen=True)
-class BatchOptions(Options):
-    """How the training images are batched and loaded."""
+class InputOptions(Options):
+    """How the images reach the model: batches, loading processes, repeats."""
 
     batch_size: int = option(64, "images per process per micro-batch (the global batch is this x "
                              "processes x {grad_accum})", at_least(1), recipe=True)
@@ -195,7 +195,7 @@ class TrainConfig(OptionSet):
     network: ModelOptions = field(default_factory=ModelOptions)
     augment: TrainAugmentation = field(default_factory=TrainAugmentation)
     mixing: MixupOptions = field(default_factory=MixupOptions)
-    batching: BatchOptions = field(default_factory=BatchOptions)
+    inputs: InputOptions = field(default_factory=InputOptions)
     loss: LossOptions = field(default_factory=LossOptions)
     optim: OptimOptions = field(default_factory=OptimOptions)
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
