@@ -22,7 +22,6 @@ from ..train.config import TrainConfig
 RECORD_FIELDS = {
     "global_batch_size": "batch per update over all processes (recipe record only)",
     "lr_noise": "learning-rate noise range (epoch fractions; not in the train command)",
-    "crop_pct": "eval crop fraction of the validation during training (recipe record only)",
     "test_img_size": "size the published result is best at (recipe record only)",
     "dataset": "training set (imagenet-1k, imagenet-12k)",
 }

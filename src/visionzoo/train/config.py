@@ -68,7 +68,7 @@ class ModelOptions(Options):
 
 @dataclass(frozen=True)
 class InputOptions(Options):
-    """How the images reach the model: batches, loading processes, repeats."""
+    """How the images reach the model: batches, loading processes, repeats, the validation crop."""
 
     batch_size: int = option(64, "images per process per micro-batch (the global batch is this x "
                              "processes x {grad_accum})", at_least(1), recipe=True)
@@ -78,6 +78,9 @@ class InputOptions(Options):
                                 "epoch length kept)",
                                 Rule("0 (off) or at least 1", lambda value: value == 0 or value >= 1),
                                 recipe=True)
+    crop_pct: float | None = option(None, "the fraction of the resized validation images the centre crop "
+                                    "keeps (default: the tag's)",
+                                    Rule("in (0, 1]", lambda value: 0 < value <= 1), recipe=True)
 
 
 @dataclass(frozen=True)
