@@ -38,12 +38,12 @@ class AugmentSpecError(ValueError):
 class RandAugmentSpec:
     """A parsed RandAugment string; `format()` writes it back in canonical order."""
 
-    magnitude: int = 10
-    num_ops: int = 2
-    prob: float = 0.5
-    magnitude_std: float = 0.0
-    magnitude_max: int | None = None
-    increasing: bool = False
+    magnitude: int = 10  # m
+    num_ops: int = 2  # n
+    prob: float = 0.5  # p
+    magnitude_std: float = 0.0  # mstd
+    magnitude_max: int | None = None  # mmax
+    increasing: bool = False  # inc
 
     @property
     def ops(self) -> tuple[str, ...]:

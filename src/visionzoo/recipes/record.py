@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..errors import UserError, name_options
@@ -30,6 +30,7 @@ RECORD_ONLY = tuple(RECORD_FIELDS)
 FIELDS = {**{option.name: name_options(option.help) for option in option_fields(TrainConfig)
              if option.recipe}, **RECORD_FIELDS}
 STATUSES = ("published", "partial", "not_public")
+_NONE: Mapping = MappingProxyType({})  # a read-only empty table, the default of a record's tables
 _TAG_EPOCHS = re.compile(r"(?:^|_)e(\d+)(?:_|$)")
 _TAG_SIZE = re.compile(r"(?:^|_)r(\d+)(?:_|$)")
 
@@ -47,12 +48,12 @@ class Recipe:
     source: str
     status: str
     tags: tuple[str, ...]
-    stated: Mapping = field(default_factory=dict)
-    inferred: Mapping = field(default_factory=dict)
-    unverified: Mapping = field(default_factory=dict)
-    why: Mapping = field(default_factory=dict)
-    cite: Mapping = field(default_factory=dict)
-    parents: Mapping = field(default_factory=dict)
+    stated: Mapping = _NONE
+    inferred: Mapping = _NONE
+    unverified: Mapping = _NONE
+    why: Mapping = _NONE
+    cite: Mapping = _NONE
+    parents: Mapping = _NONE
     notes: str = ""
     family: str = ""
 
