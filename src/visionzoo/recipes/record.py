@@ -30,7 +30,6 @@ RECORD_ONLY = tuple(RECORD_FIELDS)
 FIELDS = {**{option.name: name_options(option.help) for option in option_fields(TrainConfig)
              if option.recipe}, **RECORD_FIELDS}
 STATUSES = ("published", "partial", "not_public")
-_NONE: Mapping = MappingProxyType({})  # a read-only empty table, the default of a record's tables
 _TAG_EPOCHS = re.compile(r"(?:^|_)e(\d+)(?:_|$)")
 _TAG_SIZE = re.compile(r"(?:^|_)r(\d+)(?:_|$)")
 
@@ -48,12 +47,12 @@ class Recipe:
     source: str
     status: str
     tags: tuple[str, ...]
-    stated: Mapping = _NONE
-    inferred: Mapping = _NONE
-    unverified: Mapping = _NONE
-    why: Mapping = _NONE
-    cite: Mapping = _NONE
-    parents: Mapping = _NONE
+    stated: Mapping  # field -> value, as read at the source
+    inferred: Mapping  # field -> value derived for a stated reason (in `why`)
+    unverified: Mapping  # field -> value from a secondary account (named in `why`)
+    why: Mapping  # field -> the reason of an inferred or unverified value
+    cite: Mapping  # field -> the URL a stated value was read at, where not `source`
+    parents: Mapping  # tag -> the tag a fine-tune starts from, where not the name's
     notes: str = ""
     family: str = ""
 
