@@ -97,6 +97,19 @@ def option_fields(cls: type) -> tuple[OptionField, ...]:
     return tuple(found)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# what a value of each option kind may be (from a file: an int where a float is expected), and its name
+_KINDS: dict[type, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda value: isinstance(value, bool), "true or false"),
+    int: (lambda value: isinstance(value, int) and not isinstance(value, bool), "a whole number"),
+    float: (_is_number, "a number"),
+    str: (lambda value: isinstance(value, str), "a string"),
+}
+
+
 @dataclass(frozen=True)
 class Options:
     """Base of an option group: the fields' rules are checked when a group is made; pairs given as lists
@@ -108,9 +121,11 @@ class Options:
             if value is None:
                 continue
             if described.pair:
-                if isinstance(value, str) or len(value) != 2:
+                if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(map(_is_number, value)):
                     raise ConfigError(f"{{{described.name}}} takes two numbers, got {value!r}")
                 object.__setattr__(self, described.name, (float(value[0]), float(value[1])))
+            elif not _KINDS[described.kind][0](value):
+                raise ConfigError(f"{{{described.name}}} takes {_KINDS[described.kind][1]}, got {value!r}")
             rule = described.rule
             if rule is not None and not rule.test(getattr(self, described.name)):
                 raise ConfigError(f"{{{described.name}}} must be {rule.text}")

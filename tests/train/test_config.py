@@ -46,3 +46,13 @@ def test_a_record_of_release_0_1_0_still_loads():
         lr=0.00013975424859373687, lr_base=0.002, lr_base_size=4096, lr_base_scale="sqrt",
         opt_betas=(0.6, 0.995), weight_decay=0.06, ema=0.9, ema_warmup=True, device="cpu", workers=0)
     assert record == expected
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": "0.1"}, "lr takes a number, got '0.1'"), ({"epochs": 2.5}, "epochs takes a whole number"),
+    ({"scale": ["a", 1]}, "scale takes two numbers"),
+    ({"channels_last": 1}, "channels_last takes true or false"),
+])
+def test_a_value_of_the_wrong_type_in_a_file_is_one_error_naming_the_option(values, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(values)
