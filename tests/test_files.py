@@ -23,6 +23,17 @@ from visionzoo.files import (
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
+def test_a_written_file_has_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "shared.json", "{}")
+        (tmp_path / "plain.json").write_text("{}")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "shared.json").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+
+
 @pytest.mark.parametrize("code, reason", [(errno.ENOSPC, "no space left on device; free some space"),
                                           (errno.EROFS, "read-only file system")])
 def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path, code, reason):
