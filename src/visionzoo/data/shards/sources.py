@@ -110,9 +110,9 @@ def _arrow(path: str) -> Source:
                             "dataset at a time")
         declared = tuple(stored) if stored is not None else declared
         for row, value in enumerate(shard.column(LABEL_COLUMN)):
-            if value is None:
-                raise DataError(f"{file} row {row}: no label (an unlabelled split cannot be written as "
-                                "labelled shards)")
+            if value is None or (isinstance(value, int) and value < 0):
+                raise DataError(f"{file} row {row}: no label ({value}); an unlabelled split cannot be "
+                                "written as labelled shards")
             images.append(SourceImage(str(file), row))
             labels.append(value)
         shard.close()

@@ -115,13 +115,12 @@ def _write_shard(plan: _ShardPlan, image_format: str) -> ShardEntry:
     from webdataset import TarWriter
 
     def write(temporary: str) -> None:
-        with open(temporary, "wb") as stream:
-            # A fixed member time and owner: the same source gives byte-identical shards.
-            writer = TarWriter(stream, encoder=False, mtime=0, user="visionzoo", group="visionzoo")
+        # A fixed member time and owner: the same source gives byte-identical shards.
+        with open(temporary, "wb") as stream, \
+                TarWriter(stream, encoder=False, mtime=0, user="visionzoo", group="visionzoo") as writer:
             for key, image, label in zip(plan.keys, plan.images, plan.labels, strict=True):
                 data, extension = encoded_image(read_image(image), image, image_format)
                 writer.write({"__key__": key, extension[1:]: data, "cls": str(label).encode()})
-            writer.close()
 
     atomic_write(plan.path, write)
     return ShardEntry(str(plan.path.absolute()), plan.path.stat().st_size, plan.keys, plan.labels)
