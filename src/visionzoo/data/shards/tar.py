@@ -55,14 +55,18 @@ def open_shard(local: Path, shown: str) -> IndexedTarSamples:
         size = local.stat().st_size
     except FileNotFoundError:
         raise DataError(f"shard {shown} does not exist") from None
-    if size == 0:
-        raise DataError(f"shard {shown} is empty (0 bytes); write or copy it again")
+    if size < BLOCK:
+        raise DataError(f"shard {shown} is not a tar file ({size} bytes, less than one tar header); write or "
+                        "copy it again")
     try:
         tar = IndexedTarSamples(path=str(local))
-    except (struct.error, ValueError, UnicodeDecodeError, IndexError, AssertionError) as error:
-        raise DataError(f"shard {shown} is not a readable tar file ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else 'bad header'}); it is damaged or "
-                        "truncated: copy it again") from None
+    except struct.error:  # wids reads each header whole
+        raise DataError(f"shard {shown} is truncated or damaged: it ends inside a tar header; copy or write "
+                        "it again") from None
+    except (ValueError, UnicodeDecodeError, IndexError, AssertionError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"shard {shown} is not a readable tar file ({reason}); it is damaged or truncated: copy "
+                        "or write it again") from None
     members = tar.reader.by_index  # (name, offset, size) of each regular file, as wids parsed them
     problem = _integrity_problem(members, local, size)
     if problem is None and len(tar.reader.by_name) != len(members):
