@@ -65,8 +65,8 @@ def open_shard(local: Path, shown: str) -> IndexedTarSamples:
                         "it again") from None
     except (ValueError, UnicodeDecodeError, IndexError, AssertionError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"shard {shown} is not a readable tar file ({reason}); it is damaged or truncated: copy "
-                        "or write it again") from None
+        raise DataError(f"shard {shown} is not a readable tar file ({reason}); it is damaged or truncated: "
+                        "copy or write it again") from None
     members = tar.reader.by_index  # (name, offset, size) of each regular file, as wids parsed them
     problem = _integrity_problem(members, local, size)
     if problem is None and len(tar.reader.by_name) != len(members):
