@@ -1,7 +1,7 @@
 """`visionzoo shard`: write a labelled image set as webdataset shards plus their index.
 
     visionzoo shard imagenet/train --output shards/train --shard-size 1250 --workers 8
-    visionzoo validate --model resnet50.a1_in1k --pretrained --data 'shards/val/shard-{000000..000049}.tar'
+    visionzoo validate --model resnet50d.a1_in1k --pretrained --data 'shards/val/shard-{000000..000049}.tar'
 
 The shards read back as the same dataset (same images, labels and order) wherever `--data` is accepted,
 from a local folder or a URL; the index keeps the class names.

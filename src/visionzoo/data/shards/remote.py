@@ -39,6 +39,14 @@ def parse_size(text: str, what: str = LIMIT_ENV) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(text: str) -> bool:
+    """True for a URL other than `file://` (which names a local file)."""
+    return bool(_URL.match(text)) and not text.startswith("file://")
+
+
 def default_cache_folder() -> Path:
     """`VISIONZOO_SHARD_CACHE`, else the visionzoo cache folder's `shards/`."""
     if os.environ.get(CACHE_ENV):
@@ -111,8 +119,6 @@ def read_bytes(url: str) -> bytes:
 
 def read_text(location: str) -> str:
     """The UTF-8 text of a local file or URL."""
-    from .spec import is_url
-
     if not is_url(location):
         return Path(location.removeprefix("file://")).read_text(encoding="utf-8-sig")
     try:

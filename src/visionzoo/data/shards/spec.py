@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import DataError
+from .remote import is_url, read_text
 
 INDEX_NAME = "_index.json"
 SHARD_SUFFIX = ".tar"
 LIST_SUFFIXES = (".txt", ".list", ".shards")
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_url(text: str) -> bool:
-    """True for a URL other than `file://` (which names a local file)."""
-    return bool(_URL.match(text)) and not text.startswith("file://")
-
 
 def _local(text: str) -> str:
     return urlsplit(text).path if text.startswith("file://") else text
@@ -96,8 +88,6 @@ def _expand(pattern: str) -> list[str]:
 def resolve_shards(text: str) -> ShardList:
     """The shard locations `text` names (see the module docstring); the list and index files are read
     where needed (`read_text` fetches a URL). Raises DataError for a missing file or folder."""
-    from .remote import read_text
-
     if text.endswith(".json"):
         return ShardList((), index=text if is_url(text) else os.path.abspath(_local(text)))
     if is_url(text) and text.endswith("/"):  # a remote folder cannot be listed: its index says what it holds
