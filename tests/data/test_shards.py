@@ -172,6 +172,24 @@ def test_every_layout_round_trips_with_its_class_names(tmp_path, layout):
         assert dataset.labels[:2] == [0, 0] and dataset.classes == imagenet_synsets()
 
 
+def test_a_shard_that_differs_from_its_index_is_reported(shards, tmp_path):
+    shutil.copytree(shards, tmp_path / "train")
+    document = json.loads((tmp_path / "train" / "_index.json").read_text())
+    document["shardlist"][1]["keys"][2] = "00000099"
+    (tmp_path / "train" / "_index.json").write_text(json.dumps(document))
+    dataset = create_dataset(tmp_path / "train", num_classes=3)
+    assert dataset[0].error is None
+    assert dataset[4].error.startswith(f"DataError: shard {tmp_path / 'train' / 'shard-000001.tar'} changed "
+                                       "since its index was written (4 samples, the index says 4; sample 2 "
+                                       "differs); write the index again")
+
+
+def test_the_stored_bytes_are_the_source_files(folder, shards):
+    dataset = create_dataset(shards, num_classes=3)
+    assert dataset.image_bytes(0) == ((folder / "cat" / "img0.jpg").read_bytes(), ".jpg")
+    assert dataset.image_bytes(5) == ((folder / "dog" / "img2.webp").read_bytes(), ".webp")
+
+
 def test_image_formats_keep_and_jpg(folder, shards, tmp_path):
     write_shards(folder, tmp_path / "jpg", shard_size=100, image_format="jpg")
     with tarfile.open(tmp_path / "jpg" / "shard-000000.tar") as tar:
@@ -313,6 +331,23 @@ def test_shards_over_http_read_as_the_local_ones(folder, shards, shard_cache):
     assert requests.count("/train/shard-000000.tar") == 1  # downloaded once, then read from the cache
     assert sorted(p.name.split("-", 1)[1] for p in shard_cache.iterdir() if p.suffix == ".tar") == [
         "shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+
+
+def test_any_fsspec_url(folder, shards):
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for path in shards.iterdir():
+        if not path.name.startswith("."):
+            memory.pipe(f"/vz-test/train/{path.name}", path.read_bytes())
+    try:
+        dataset = create_dataset("memory://vz-test/train/shard-{000000..000002}.tar", num_classes=3)
+        assert_same_dataset(create_dataset(folder, num_classes=3), dataset)
+        assert dataset.classes == tuple(NAMES)
+        with pytest.raises(DataError, match="cannot read memory://vz-test/train/shard-000007.tar: no such file"):
+            create_dataset("memory://vz-test/train/shard-000007.tar", num_classes=3)
+    finally:
+        memory.rm("/vz-test", recursive=True)
 
 
 def test_remote_shards_without_an_index_are_scanned(folder, shards, tmp_path):

@@ -8,6 +8,7 @@ stream in. Samples are numbered shard by shard, in the order the spec names the 
 from __future__ import annotations
 
 import bisect
+import io
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -20,19 +21,17 @@ from ..imagenet import NUM_CLASSES, imagenet_synsets, is_synset
 from .index import ShardEntry, ShardIndex, cached_scan, neighbour_index, parse_index
 from .remote import MissingRemote, RemoteCache, read_text
 from .spec import is_url, parent_of, resolve_shards
-from .tar import decode_image, image_extension, member_bytes, member_names, open_shard, sample_key
+from .tar import MappedShard
 
 if TYPE_CHECKING:
     from PIL import Image
-    from wids.wids import IndexedTarSamples
-
-OPEN_SHARDS = 8  # per process: each holds a file descriptor and a memory map
-
 
 class ShardDataset(ImageDataset):
     """The samples of `entries` (shards with their keys), labelled `labels` (model class indices).
 
     Remote shards are read from local copies in `cache`. `classes` names the label indices (None: unnamed).
+    Each process maps the shards it reads on first use and keeps them: every local shard (a map holds no file
+    descriptor), and as many remote ones as the cache holds (a map keeps a removed copy's disk space).
     """
 
     def __init__(self, entries: Sequence[ShardEntry], labels: Sequence[int],
@@ -50,13 +49,15 @@ class ShardDataset(ImageDataset):
             total += entry.nsamples
         if total != len(self.labels):
             raise ValueError(f"{len(self.labels)} labels for {total} samples")
-        self.cache = cache
-        self._open_tars: OrderedDict[int, IndexedTarSamples] = OrderedDict()
+        self.cache = cache or RemoteCache.from_environment()
+        remote = [size for url, size in zip(self.shards, self.sizes, strict=True) if is_url(url)]
+        self.max_mapped = max(2, self.cache.limit // max(remote)) if remote else len(self.shards)
+        self._mapped: OrderedDict[int, MappedShard] = OrderedDict()
 
     def __getstate__(self) -> dict:
-        # Open files and memory maps do not cross process boundaries: each loader worker opens its own.
+        # Maps do not cross process boundaries by pickling: each loader worker maps its own.
         state = dict(self.__dict__)
-        state["_open_tars"] = OrderedDict()
+        state["_mapped"] = OrderedDict()
         return state
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -66,51 +67,40 @@ class ShardDataset(ImageDataset):
         shard = bisect.bisect_right(self.starts, index) - 1
         return shard, index - self.starts[shard]
 
-    def _tar(self, shard: int) -> IndexedTarSamples:
-        tar = self._open_tars.get(shard)
-        if tar is not None:
-            self._open_tars.move_to_end(shard)
-            return tar
+    def _shard(self, shard: int) -> MappedShard:
+        mapped = self._mapped.get(shard)
+        if mapped is not None:
+            self._mapped.move_to_end(shard)
+            return mapped
         url, size = self.shards[shard], self.sizes[shard]
         if is_url(url):
-            local = (self.cache or RemoteCache.from_environment()).local_copy(url, size)
+            local = self.cache.local_copy(url, size)
         else:
             local = Path(url)
             _check_size(local, url, size)
-        tar = open_shard(local, url)
-        self._open_tars[shard] = tar
-        if len(self._open_tars) > OPEN_SHARDS:
-            self._open_tars.popitem(last=False)[1].close()
-        return tar
-
-    def _open(self, index: int) -> Image.Image:
-        shard, row = self.locate(index)
-        tar = self._tar(shard)
-        expected = self.keys[shard][row]
-        key = sample_key(tar, row) if row < len(tar) else None
-        if key != expected:
-            raise DataError(f"shard {self.shards[shard]} changed since its index was written (sample {row} "
-                            f"is {key}, the index says {expected}); write the index again")
-        extensions = member_names(tar, row)
-        member = extensions[image_extension(extensions, self.shards[shard], key)]
-        return decode_image(tar.reader.get_file(member)[1])
+        mapped = self._mapped[shard] = MappedShard(local, url, self.keys[shard])
+        if len(self._mapped) > self.max_mapped:
+            self._mapped.popitem(last=False)[1].close()
+        return mapped
 
     def image_bytes(self, index: int) -> tuple[bytes, str]:
         """The encoded image of sample `index` as stored, and its extension (`.jpg`, ...)."""
         shard, row = self.locate(index)
-        tar = self._tar(shard)
-        extensions = member_names(tar, row)
-        extension = image_extension(extensions, self.shards[shard], self.keys[shard][row])
-        return member_bytes(tar, extensions[extension]), extension
+        return self._shard(shard).image(row)
+
+    def _open(self, index: int) -> Image.Image:
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.image_bytes(index)[0]))
 
     def name(self, index: int) -> str:
         shard, row = self.locate(index)
         return f"{self.shards[shard]}#{self.keys[shard][row]}"
 
     def close(self) -> None:
-        """Close the shards this process has open (they reopen on the next read)."""
-        while self._open_tars:
-            self._open_tars.popitem()[1].close()
+        """Unmap the shards this process has mapped (they are mapped again on the next read)."""
+        while self._mapped:
+            self._mapped.popitem()[1].close()
 
 
 def _check_size(local: Path, url: str, size: int) -> None:

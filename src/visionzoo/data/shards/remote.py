@@ -127,16 +127,6 @@ def read_text(location: str) -> str:
         raise DataError(f"{location} is not UTF-8 text") from None
 
 
-def remote_exists(url: str) -> bool:
-    """Whether `url` names something (False for HTTP 404 or a missing object); other failures raise."""
-    try:
-        stream, _ = _open_url(url)
-    except MissingRemote:
-        return False
-    stream.close()
-    return True
-
-
 @contextlib.contextmanager
 def _flock(path: Path):
     import fcntl
