@@ -306,6 +306,9 @@ def test_what_counts_as_shards(folder, shards, tmp_path):
     assert is_shard_spec(str(shards)) and is_shard_spec(str(tmp_path / "list.txt"))
     assert is_shard_spec("x/train-{000000..000127}.tar") and is_shard_spec("https://host/data/train.txt")
     assert not is_shard_spec(str(folder)) and not is_shard_spec(str(tmp_path / "labels.txt"))
+    synset_folder(tmp_path / "val", ["n01440764"], per_class=1)
+    (tmp_path / "val" / "ILSVRC2012_img_val.tar").write_bytes(b"")  # the archive the folders came from
+    assert not is_shard_spec(str(tmp_path / "val")) and create_dataset(tmp_path / "val").labels == [0]
     with pytest.raises(DataError, match="whose labels are in the shards"):
         create_dataset(shards, labels_file=tmp_path / "labels.txt")
 

@@ -3,8 +3,8 @@
 A shard location is an absolute local path or a URL. The forms (each local or a URL, except the folder):
 - a brace pattern, `shards/train-{000000..000127}.tar` (one shard is a pattern with no braces);
 - a list file: one shard per line, relative to the list's own folder ('#' comments and blank lines skipped);
-- a folder holding `.tar` files (all of them, in name order); a URL ending in `/` is a folder whose index
-  (`_index.json`) lists them;
+- a folder holding `.tar` files (all of them, in name order) and no other dataset layout, or one with a
+  shard index; a URL ending in `/` is a folder whose index (`_index.json`) lists them;
 - a shard index (`.json`, see `index.py`): the shards it lists.
 """
 
@@ -62,8 +62,14 @@ def is_shard_spec(text: str) -> bool:
         return True
     path = Path(_local(text))
     if path.is_dir():
-        return (path / INDEX_NAME).is_file() or any(
-            entry.name.endswith(SHARD_SUFFIX) and entry.is_file() for entry in os.scandir(path))
+        if (path / INDEX_NAME).is_file():
+            return True
+        # A folder of another layout may hold a stray tar (the archive ImageNet's class folders came from):
+        # it is shards only if nothing else is there.
+        entries = [entry for entry in os.scandir(path) if not entry.name.startswith(".")]
+        others = any(entry.is_dir() or entry.name.endswith((".parquet", ".arrow", ".csv", ".txt", ".json"))
+                     for entry in entries)
+        return not others and any(entry.name.endswith(SHARD_SUFFIX) and entry.is_file() for entry in entries)
     return path.suffix in LIST_SUFFIXES and path.is_file() and _list_file_lines(path) is not None
 
 
