@@ -24,5 +24,7 @@ def test_accuracy_needs_a_tag_and_a_registered_model(tmp_path):
                                     "test_vit,,160,1.0,2.0\n"
                                     "unknown_arch,x,160,1.0,2.0\n", encoding="utf-8")
     user = read_user_results([tmp_path / "v.csv"])
-    assert list(user.accuracy) == [("test_vit.r160_in1k", 160)]
-    assert user.own_accuracy("test_vit.r160_in1k", 160).top1 == 40.5
+    [setting] = user.accuracy_settings
+    assert list(user.accuracy[setting]) == [("test_vit.r160_in1k", 160)]
+    assert user.own_accuracy(setting, "test_vit.r160_in1k", 160).top1 == 40.5
+    assert setting.label == ""  # ImageNet, eager, fp32: the usual setting needs no label
