@@ -117,3 +117,12 @@ def test_the_data_cannot_end_its_script_element():
     data = page_data(page)
     assert data["rows"][0]["v"][-1] == "</script><script>alert(1)</script>"
     assert page.count("</script>") == 3
+
+
+def test_the_readme_shows_the_explorer_and_how_to_add_your_measurements():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shots = re.findall(r"!\[[^\]]*explorer[^\]]*\]\((docs/[^)]+\.png)\)", readme)
+    assert shots, "the README's report section shows a screenshot of the explorer"
+    png = (ROOT / shots[0]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 300_000
+    assert "--results-file b.csv" in readme and "visionzoo report --html --results b.csv" in readme

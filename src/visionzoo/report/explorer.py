@@ -68,11 +68,11 @@ def explorer_data(explorer: Explorer) -> dict:
 def _settings_table(user: UserResults) -> str:
     """Where and with what the user's figures were measured: one line per setting."""
     settings = [("accuracy", s) for s in user.accuracy_settings] + [("speed", s) for s in user.settings]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("measured", "setting", *CONTEXT_FIELDS))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("measured", "setting", *CONTEXT_FIELDS.values()))
     lines = []
     for kind, setting in settings:
         context = user.describe(setting)
-        cells = [kind, setting.label or "ImageNet val, eager, fp32",
+        cells = [kind, setting.description,
                  *(context.get(key, "") for key in CONTEXT_FIELDS)]
         lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return (f'<table id="settings"><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>')

@@ -64,11 +64,12 @@ class SettingField:
 
 
 # How an accuracy was measured. eval_set, backend and precision are read where validate writes them (named
-# eval sets and deployed backends); older files are ImageNet, eager, fp32.
+# eval sets and deployed backends); older files are of ImageNet val and the eager model, at a precision they
+# do not record (validate --amp is not in them), which is left unsaid rather than guessed.
 ACCURACY_FIELDS = (
     SettingField("eval_set", "imagenet", quiet="imagenet"),
     SettingField("backend", "eager", quiet="eager"),
-    SettingField("precision", "fp32", quiet="fp32", ranking=tuple(PRECISIONS)),
+    SettingField("precision", "", quiet="", ranking=tuple(PRECISIONS)),
 )
 # How a throughput was measured: the fields of `visionzoo.benchmark.BenchmarkResult` that change the figure.
 SPEED_FIELDS = (
@@ -79,9 +80,11 @@ SPEED_FIELDS = (
     SettingField("compiled", "false", label="compiled", quiet="false", normalise=_flag),
     SettingField("backend", "eager", quiet="eager"),
 )
-# What a setting was measured on and with, shown next to its columns (all values seen are kept).
-CONTEXT_FIELDS = ("device_name", "cpu_isa", "threads", "torch_version", "visionzoo_version",
-                  "onnxruntime_version")
+# What a setting was measured on and with, shown next to its columns (all values seen are kept): the
+# record's field -> its heading.
+CONTEXT_FIELDS = {"device_name": "device", "cpu_isa": "CPU ISA", "threads": "threads",
+                  "torch_version": "torch", "visionzoo_version": "visionzoo",
+                  "onnxruntime_version": "onnxruntime"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,12 @@ class Setting:
         """The non-usual values, e.g. 'cpu, bs 8, bf16, onnxruntime' ('' for the usual setting)."""
         return ", ".join(f.label.format(v) for f, v in zip(self.fields, self.values, strict=True)
                          if v != f.quiet)
+
+    @property
+    def description(self) -> str:
+        """Every field with its value, e.g. 'eval_set imagenet, backend eager, precision not recorded'."""
+        pairs = zip(self.fields, self.values, strict=True)
+        return ", ".join(f"{f.key} {value or 'not recorded'}" for f, value in pairs)
 
     def order(self) -> tuple:
         """Sort key: field by field, each in its own order (batch sizes as numbers, fp32 before bf16)."""
