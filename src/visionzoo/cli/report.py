@@ -15,11 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "no network) with every registered tag, a sortable table and a plot "
                              f"(default output {DEFAULT_HTML_OUTPUT})")
     parser.add_argument("--output", "-o", default=None, metavar="FILE",
-                        help=f"the page to write; plots go next to it (default {DEFAULT_OUTPUT})")
+                        help=f"the page to write; plots go next to it (default {DEFAULT_OUTPUT}, "
+                             f"with --html {DEFAULT_HTML_OUTPUT})")
     parser.add_argument("--results", nargs="+", default=[], metavar="FILE",
                         help="your own `visionzoo validate` / `visionzoo benchmark` results (.csv or .json): "
                              "own top-1 next to the reported one, and throughput columns and plot")
-    parser.add_argument("--no-plots", action="store_true", help="write the page only (no matplotlib needed)")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="write the markdown page only (no matplotlib needed; the explorer needs none)")
 
 
 def run(args: argparse.Namespace) -> int:
