@@ -61,6 +61,10 @@ class PretrainedCfg(Mapping[str, Any]):
     test_input_size: tuple[int, int, int] | None = None
     test_crop_pct: float | None = None
     results: tuple[ReportedResult, ...] = field(default=(), compare=False)
+    # what the classifier's outputs are: a label space of `visionzoo.data.label_spaces` (None: no classifier,
+    # or classes of the user's own), and, for a model of the user's own classes, their names in index order
+    label_space: str | None = None
+    label_names: tuple[str, ...] | None = None
     # architecture facts, from the model (see above)
     first_conv: str | None = None
     classifier: str | None = None
@@ -81,11 +85,16 @@ class PretrainedCfg(Mapping[str, Any]):
         return len(self.to_dict())
 
     def to_dict(self) -> dict:
-        """The preprocessing and head fields as a plain dict (the results left out)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "results"}
+        """The preprocessing and head fields as a plain dict, as the reference's config has them (the results
+        and the label space, visionzoo's own, left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in _OWN_FIELDS}
 
 
-_TUPLE_FIELDS = ("input_size", "test_input_size")
+_OWN_FIELDS = ("results", "label_space")
+
+
+_TUPLE_FIELDS = ("input_size", "test_input_size", "label_names")
 
 
 def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:
@@ -102,6 +111,8 @@ def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:
                          f"got {normalization!r}")
     values["mean"], values["std"] = NORMALIZATIONS[normalization]
     values["results"] = tuple(ReportedResult(**r) for r in values.get("results", ()))
+    if values.get("label_space") == "none":  # TOML has no null: a tag without a classifier says "none"
+        values["label_space"] = None
     return PretrainedCfg(architecture=arch, tag=tag, **values)
 
 

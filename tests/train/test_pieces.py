@@ -73,12 +73,6 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["f.txt"]  # no temporary left behind
 
 
-def test_atomic_write_gives_the_mode_a_plain_write_would(tmp_path):
-    atomic_write(tmp_path / "atomic.txt", lambda tmp: open(tmp, "w").write("x"))
-    (tmp_path / "plain.txt").write_text("x")  # not the 0600 of the temporary file
-    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
-
-
 def test_state_loads_without_unpickling_code_and_restores_rng(tmp_path):
     import random
 

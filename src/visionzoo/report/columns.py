@@ -15,9 +15,6 @@ from ..registry import get_architecture, is_model, list_pretrained
 from .rows import Row, recipe_link, tag_rows
 from .user_results import Setting, UserResults
 
-# Label space by head size, until the tag records carry their own: the three class counts of the tag data.
-LABEL_SPACES = {1000: "imagenet-1k", 11821: "imagenet-12k", 11221: "imagenet-21k-miil", 0: "none"}
-
 
 @dataclass(frozen=True)
 class TagEntry:
@@ -41,7 +38,8 @@ class TagEntry:
 
     @property
     def label_space(self) -> str:
-        return LABEL_SPACES.get(self.cfg.num_classes, f"{self.cfg.num_classes} classes")
+        """The tag's label space ('none': a feature tower, no classifier)."""
+        return self.cfg.label_space or "none"
 
 
 Value = float | int | str | None

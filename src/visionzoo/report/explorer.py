@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from ..train.checkpoint import write_text_atomic
+from ..files import write_text_atomic
 from .columns import COLUMNS, Column, TagEntry, tag_entries, user_columns
 from .page import throughput_setting
 from .user_results import CONTEXT_FIELDS, UserResults, read_user_results
