@@ -38,6 +38,12 @@ def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path, code, rea
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
+def test_a_written_file_gets_the_mode_a_plain_write_would(tmp_path):
+    write_text_atomic(tmp_path / "atomic.txt", "x")
+    (tmp_path / "plain.txt").write_text("x")  # not the 0600 of the temporary file
+    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+
 def test_a_write_where_no_folder_can_be_made_is_one_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="cannot write .*file/out.csv: .*file is a file, not a folder"):

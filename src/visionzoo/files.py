@@ -34,6 +34,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except OSError as error:
         raise OutputError(_cannot_write(path, error)) from None
     try:
+        # mkstemp makes the file private (0600); the file it becomes gets the mode a plain open() would give
+        os.chmod(tmp, 0o666 & ~_umask())
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -45,6 +47,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
             raise OutputError(_cannot_write(path, error)) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the process's umask means setting it: set it straight back
+    os.umask(mask)
+    return mask
 
 
 def _cannot_write(path: Path, error: OSError) -> str:
