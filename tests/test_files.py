@@ -23,17 +23,6 @@ from visionzoo.files import (
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def test_a_written_file_has_the_permissions_of_a_plain_open(tmp_path):
-    old = os.umask(0o022)
-    try:
-        write_text_atomic(tmp_path / "shared.json", "{}")
-        (tmp_path / "plain.json").write_text("{}")
-    finally:
-        os.umask(old)
-    mode = (tmp_path / "shared.json").stat().st_mode & 0o777
-    assert mode == (tmp_path / "plain.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
-
-
 @pytest.mark.parametrize("code, reason", [(errno.ENOSPC, "no space left on device; free some space"),
                                           (errno.EROFS, "read-only file system")])
 def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path, code, reason):
@@ -47,6 +36,12 @@ def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path, code, rea
     with pytest.raises(OutputError, match=f"cannot write {target}: {reason}"):
         atomic_write(target, fail)
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_written_file_gets_the_mode_a_plain_write_would(tmp_path):
+    write_text_atomic(tmp_path / "atomic.txt", "x")
+    (tmp_path / "plain.txt").write_text("x")  # not the 0600 of the temporary file
+    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
 
 
 def test_a_write_where_no_folder_can_be_made_is_one_error(tmp_path):

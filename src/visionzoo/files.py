@@ -34,10 +34,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except OSError as error:
         raise OutputError(_cannot_write(path, error)) from None
     try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would, so that a
-        # dataset or checkpoint is readable by whoever the umask lets read it (other nodes, other users).
+        # mkstemp makes the file private (0600); the file it becomes gets the mode a plain open() would give
         os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -51,10 +50,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 
 def _umask() -> int:
-    with contextlib.suppress(OSError, ValueError, StopIteration):  # Linux says it without changing it
-        with open("/proc/self/status") as status:
-            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    mask = os.umask(0)  # elsewhere the only way to read it is to set it; put it back at once
+    mask = os.umask(0o022)  # reading the process's umask means setting it: set it straight back
     os.umask(mask)
     return mask
 
