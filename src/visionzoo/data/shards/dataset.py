@@ -41,7 +41,9 @@ class ShardDataset(ImageDataset):
         self.classes = tuple(classes) if classes is not None else None
         self.shards = tuple(entry.url for entry in entries)
         self.sizes = tuple(entry.filesize for entry in entries)
-        self.keys = tuple(entry.keys for entry in entries)
+        # One string per shard rather than one per sample: at ImageNet-12k's 13M samples, per-sample strings
+        # would take a gigabyte in every loader worker that touches them.
+        self._keys = tuple("\n".join(entry.keys) for entry in entries)
         self.starts = []
         total = 0
         for entry in entries:
@@ -78,7 +80,7 @@ class ShardDataset(ImageDataset):
         else:
             local = Path(url)
             _check_size(local, url, size)
-        mapped = self._mapped[shard] = MappedShard(local, url, self.keys[shard])
+        mapped = self._mapped[shard] = MappedShard(local, url, self.shard_keys(shard))
         if len(self._mapped) > self.max_mapped:
             self._mapped.popitem(last=False)[1].close()
         return mapped
@@ -95,7 +97,11 @@ class ShardDataset(ImageDataset):
 
     def name(self, index: int) -> str:
         shard, row = self.locate(index)
-        return f"{self.shards[shard]}#{self.keys[shard][row]}"
+        return f"{self.shards[shard]}#{self.shard_keys(shard)[row]}"
+
+    def shard_keys(self, shard: int) -> tuple[str, ...]:
+        """The sample keys of shard number `shard`, in order."""
+        return tuple(self._keys[shard].split("\n")) if self._keys[shard] else ()
 
     def close(self) -> None:
         """Unmap the shards this process has mapped (they are mapped again on the next read)."""
