@@ -1,5 +1,5 @@
-"""Data for evaluation: preprocessing configs and transforms, datasets (webdataset shards included: `shards/`),
-loaders, ImageNet-1k class info.
+"""Data for evaluation: preprocessing configs and transforms, datasets (webdataset shards included, in
+`shards/`), loaders, ImageNet-1k class info.
 
     from visionzoo.data import resolve_data_config, create_transform
     config = resolve_data_config(model)                  # the preprocessing the model's weights expect
