@@ -313,6 +313,21 @@ def test_what_counts_as_shards(folder, shards, tmp_path):
         create_dataset(shards, labels_file=tmp_path / "labels.txt")
 
 
+def test_a_wids_descriptor_without_keys_and_labels(folder, shards, tmp_path):
+    (tmp_path / "sub").mkdir()
+    shutil.copytree(shards, tmp_path / "train", ignore=shutil.ignore_patterns("_index.json"))
+    descriptor = {"wids_version": 1, "shardlist": [
+        {"url": str(tmp_path / "train" / "shard-000000.tar"), "nsamples": 4},
+        {"url": "../train/shard-000001.tar", "nsamples": 4}]}  # relative to the descriptor
+    (tmp_path / "sub" / "in1k.json").write_text(json.dumps(descriptor))
+    dataset = create_dataset(tmp_path / "sub" / "in1k.json", num_classes=3)
+    assert dataset.labels == create_dataset(folder, num_classes=3).labels[:8] and dataset.classes is None
+    descriptor["shardlist"][1]["nsamples"] = 5
+    (tmp_path / "sub" / "in1k.json").write_text(json.dumps(descriptor))
+    with pytest.raises(DataError, match=r"shard-000001.tar holds 4 samples but .*in1k.json says 5; write"):
+        create_dataset(tmp_path / "sub" / "in1k.json", num_classes=3)
+
+
 def test_the_index_is_a_wids_descriptor(shards, tmp_path):
     from wids import ShardListDataset
 

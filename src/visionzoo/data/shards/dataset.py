@@ -132,27 +132,25 @@ def _read_index(location: str, required: bool) -> ShardIndex | None:
 
 
 def load_entries(spec: str, cache: RemoteCache) -> tuple[list[ShardEntry], tuple[str, ...] | None]:
-    """The shards `spec` names with their keys and labels, from their folder's index where it has them,
-    else scanned (once: the scan is cached); and the class names the indexes give."""
+    """The shards `spec` names with their keys and labels, from the index `spec` is or the index in each
+    shard's folder where they have them, else scanned (once: the scan is cached); and the class names the
+    indexes give. A sample count an index gives must match the shard's."""
     listing = resolve_shards(spec)
-    indexes: dict[str, ShardIndex | None] = {}
-    shards = listing.shards
-    if listing.index is not None:
-        index = _read_index(listing.index, required=True)
-        indexes[parent_of(listing.index)] = index
-        shards = index.shards
+    given = _read_index(listing.index, required=True) if listing.index is not None else None
+    shards = given.shards if given is not None else listing.shards
     if not shards:
         raise DataError(f"no shards in {spec}: expected .tar files (a folder of them, a pattern such as "
                         "train-{000000..000127}.tar, a list file or a shard index)")
+    neighbours: dict[str, ShardIndex | None] = {}
     entries, class_lists = [], set()
     for shard in shards:
         folder = parent_of(shard)
-        if folder not in indexes:
-            indexes[folder] = _read_index(neighbour_index(shard), required=False)
-        index = indexes[folder]
-        entry = index.entries.get(shard) if index is not None else None
-        if index is not None and shard in index.entries:
-            class_lists.add(index.classes)
+        if folder not in neighbours:
+            neighbours[folder] = _read_index(neighbour_index(shard), required=False)
+        known = [index for index in (given, neighbours[folder])
+                 if index is not None and shard in index.entries]
+        class_lists |= {index.classes for index in known if index.classes is not None}
+        entry = next((index.entries[shard] for index in known if index.entries[shard] is not None), None)
         if entry is None:
             local = cache.local_copy(shard) if is_url(shard) else Path(shard)
             if not is_url(shard) and not local.is_file():
@@ -160,6 +158,10 @@ def load_entries(spec: str, cache: RemoteCache) -> tuple[list[ShardEntry], tuple
             entry = cached_scan(local, shard, cache.folder / "index")
         elif not is_url(shard):
             _check_size(Path(shard), shard, entry.filesize)
+        for index in known:
+            if index.counts[shard] != entry.nsamples:
+                raise DataError(f"shard {shard} holds {entry.nsamples} samples but {index.location} says "
+                                f"{index.counts[shard]}; write the index again")
         entries.append(entry)
     if len(class_lists) > 1:
         raise DataError(f"the shards of {spec} come from indexes with different class names; read one "

@@ -52,12 +52,13 @@ class ShardEntry:
 @dataclass(frozen=True)
 class ShardIndex:
     """An index read from `location`: its shards in order (None where the index lacks keys and labels, so
-    the shard must be scanned), and the class names."""
+    the shard must be scanned), their sample counts, and the class names."""
 
     location: str
     shards: tuple[str, ...]
     entries: dict[str, ShardEntry | None]
     classes: tuple[str, ...] | None
+    counts: dict[str, int]
 
 
 def index_json(entries: Sequence[ShardEntry], classes: Sequence[str] | None, name: str, folder: str) -> str:
@@ -78,7 +79,7 @@ def write_index(path: Path, entries: Sequence[ShardEntry], classes: Sequence[str
     write_text_atomic(path, index_json(entries, classes, name, str(path.parent.absolute())))
 
 
-def _entry(item: object, folder: str, location: str, number: int) -> tuple[str, ShardEntry | None]:
+def _entry(item: object, folder: str, location: str, number: int) -> tuple[str, int, ShardEntry | None]:
     def bad(what: str) -> DataError:
         return DataError(f"{location} is not a shard index: shardlist entry {number} {what}")
 
@@ -90,13 +91,13 @@ def _entry(item: object, folder: str, location: str, number: int) -> tuple[str, 
         raise bad("has no sample count (\"nsamples\")")
     keys, labels, size = item.get("keys"), item.get("labels"), item.get("filesize")
     if keys is None and labels is None:
-        return url, None
+        return url, count, None
     if not (isinstance(keys, list) and isinstance(labels, list) and len(keys) == len(labels) == count
             and isinstance(size, int) and all(isinstance(key, str) for key in keys)
             and all(isinstance(label, int | str) and not isinstance(label, bool) for label in labels)):
         raise bad(f"({item['url']}) needs \"keys\" and \"labels\" lists of its {count} samples and a "
                   "\"filesize\"")
-    return url, ShardEntry(url, size, tuple(keys), tuple(labels))
+    return url, count, ShardEntry(url, size, tuple(keys), tuple(labels))
 
 
 def parse_index(text: str, location: str) -> ShardIndex:
@@ -115,9 +116,10 @@ def parse_index(text: str, location: str) -> ShardIndex:
     if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         raise DataError(f"{location} is not a shard index: \"classes\" must be a list of names")
     folder = parent_of(location)
-    pairs = [_entry(item, folder, location, number) for number, item in enumerate(document["shardlist"])]
-    return ShardIndex(location, tuple(url for url, _ in pairs), dict(pairs),
-                      tuple(classes) if classes is not None else None)
+    items = [_entry(item, folder, location, number) for number, item in enumerate(document["shardlist"])]
+    names = tuple(classes) if classes is not None else None
+    return ShardIndex(location, tuple(url for url, _, _ in items), {url: entry for url, _, entry in items},
+                      names, {url: count for url, count, _ in items})
 
 
 def scan_shard(local: Path, url: str) -> ShardEntry:
@@ -152,7 +154,7 @@ def cached_scan(local: Path, url: str, folder: Path) -> ShardEntry:
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("identity") == identity:
-            _, entry = _entry(stored["entry"], parent_of(url), str(path), 0)
+            _, _, entry = _entry(stored["entry"], parent_of(url), str(path), 0)
             if entry is not None:
                 return ShardEntry(url, entry.filesize, entry.keys, entry.labels)
     except (OSError, ValueError, KeyError, DataError):
