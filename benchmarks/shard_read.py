@@ -58,7 +58,8 @@ def main() -> None:
         for shard in range(len(fresh.shards)):
             fresh.image_bytes(fresh.starts[shard])
         per_shard = 1000 * (time.perf_counter() - start) / len(fresh.shards)
-        print(f"mapping a shard in a fresh reader: {per_shard:.1f} ms ({args.shard_size} samples), once per shard per loader worker")
+        print(f"mapping a shard in a fresh reader: {per_shard:.1f} ms ({args.shard_size} samples), once per "
+              "shard per loader worker")
         order = torch.randperm(args.images, generator=torch.Generator().manual_seed(0)).tolist()
         for mode, transform in (("image", None), ("eval", create_transform(config, normalize=False))):
             best = {name: 0.0 for name in datasets}
