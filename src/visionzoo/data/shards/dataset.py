@@ -26,6 +26,7 @@ from .tar import MappedShard
 if TYPE_CHECKING:
     from PIL import Image
 
+
 class ShardDataset(ImageDataset):
     """The samples of `entries` (shards with their keys), labelled `labels` (model class indices).
 
