@@ -48,7 +48,7 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _images_under(folder: Path) -> list[str]:
+def images_under(folder: Path) -> list[str]:
     """Image files anywhere under `folder`, as sorted paths relative to it."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -89,7 +89,7 @@ def image_folder(root: str | os.PathLike, num_classes: int,
     mapping = class_indices(folders, num_classes)
     files, labels = [], []
     for folder in folders:
-        for name in _images_under(root / folder):
+        for name in images_under(root / folder):
             files.append(os.path.join(folder, name))
             labels.append(mapping[folder])
     return FileListDataset(root, files, labels, transform)
