@@ -2,8 +2,12 @@
 
 Both commands write CSV (one record a row) or JSON (a list of records, or an object with a "results" list).
 A record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch' plus tag, img_size,
-top1, top5; a record without a tag is of weights that are no tag's and is left out); a record with
-`infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`).
+top1, top5, and eval_set, the named set it was measured on; a record without a tag is of weights that are no
+tag's and is left out); a record with `infer_img_per_s` is a benchmark result (fields as
+`visionzoo.benchmark.BenchmarkResult`).
+
+A record without an eval_set is an ImageNet result, except in a file in the reference's results columns named
+as the reference names its files (results-imagenet-a.csv, ...): such a file holds the results of that set.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.eval_sets import EVAL_SETS, IMAGENET, get_eval_set, set_classes
 from ..errors import UnknownModelError, UserError
 from ..registry import resolve_pretrained_cfg, split_name
 from ..runtime import PRECISIONS
@@ -54,16 +59,18 @@ class SpeedSetting:
 
 @dataclass
 class UserResults:
-    """Accuracy by (arch.tag, img_size); inference images/s by setting, then by (arch, tag or None,
-    img_size)."""
+    """ImageNet accuracy by (arch.tag, img_size), the other named sets' by set then (arch.tag, img_size);
+    inference images/s by setting, then by (arch, tag or None, img_size)."""
 
     accuracy: dict[tuple[str, int], OwnAccuracy] = field(default_factory=dict)
+    set_accuracy: dict[str, dict[tuple[str, int], OwnAccuracy]] = field(default_factory=dict)
     speed: dict[SpeedSetting, dict[tuple[str, str | None, int], float]] = field(default_factory=dict)
     # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
     device_names: dict[str, str] = field(default_factory=dict)
 
-    def own_accuracy(self, name: str, img_size: int) -> OwnAccuracy | None:
-        return self.accuracy.get((name, img_size))
+    def own_accuracy(self, name: str, img_size: int, eval_set: str = IMAGENET) -> OwnAccuracy | None:
+        measured = self.accuracy if eval_set == IMAGENET else self.set_accuracy.get(eval_set, {})
+        return measured.get((name, img_size))
 
     def throughput(self, setting: SpeedSetting, name: str, img_size: int) -> float | None:
         """Images/s of `name` (arch.tag) at `img_size`: measured for this tag, else for its arch."""
@@ -94,6 +101,12 @@ def _flag(value) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
 
 
+def _file_set(path: Path) -> str:
+    """The set a file's records without an eval_set are of: the set whose reference results file it is named
+    as, else ImageNet."""
+    return next((s.name for s in EVAL_SETS.values() if s.reference_results == path.name), IMAGENET)
+
+
 def _model_name(record: dict) -> str:
     model, tag = str(record["model"]), record.get("tag")
     return f"{model}.{tag}" if tag and "." not in model else model
@@ -109,6 +122,7 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
         if not path.is_file():
             raise UserError(f"results file {str(path)!r} does not exist")
         usable = 0
+        file_set = _file_set(path)
         for record in _records(path):
             if "model" not in record or "img_size" not in record:
                 continue
@@ -122,7 +136,12 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
                 if cfg is None or split_name(name)[1] is None:
                     continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
                 top5 = record.get("top5")
-                results.accuracy[(cfg.name, img_size)] = OwnAccuracy(
+                eval_set = get_eval_set(record.get("eval_set") or file_set).name
+                if set_classes(eval_set) is not None and record.get("scored_classes", "200") in (None, ""):
+                    continue  # scored over all 1000 classes (--no-class-subset): not the set's own figure
+                measured = results.accuracy if eval_set == IMAGENET else results.set_accuracy.setdefault(
+                    eval_set, {})
+                measured[(cfg.name, img_size)] = OwnAccuracy(
                     float(record["top1"]), float(top5) if top5 not in (None, "") else None)
                 usable += 1
             elif record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok":
