@@ -40,6 +40,7 @@ from .data.transforms import create_transform
 from .errors import DataError, InputSizeError, UserError
 from .evaluation import ClassCount, DistributedContext, EvalResult, LabelRule, evaluate
 from .factory import create_model
+from .files import atomic_write
 from .pretrained_cfg import PretrainedCfg, ReportedResult
 from .registry import split_name
 from .runtime import LOW_PRECISIONS, resolve_device
@@ -404,15 +405,13 @@ def reference_row(row: ValidationRow) -> dict:
 
 
 def _write_atomically(target: Path, write: Callable) -> None:
-    """Write through `write(file)` to a temporary name next to `target`, then rename: whole or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        with partial.open("w", newline="", encoding="utf-8") as f:
+    """Write through `write(text file)`, whole or not at all (`visionzoo.files.atomic_write`)."""
+
+    def write_file(temporary: str) -> None:
+        with open(temporary, "w", newline="", encoding="utf-8") as f:
             write(f)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    atomic_write(target, write_file)
 
 
 def write_results(path: str | os.PathLike, result: ValidationResult, reference_format: bool = False) -> None:

@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..evaluation import close_distributed, init_distributed
+    from ..files import check_writable
     from ..runtime import resolve_device
     from ..validation import format_row, validate, write_per_class, write_results
 
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--results-format reference writes CSV: give --results-file FILE.csv")
     if args.per_class and not args.per_class.endswith(".csv"):
         raise UserError(f"--per-class writes CSV: name the file .csv, not {args.per_class}")
+    for path, what in ((args.results_file, "results file"), (args.per_class, "per-class file")):
+        if path:
+            check_writable(path, what)  # before the evaluation, not after it
     if args.crop_pct is not None and not 0 < args.crop_pct <= 4:
         raise UserError(f"--crop-pct must be in (0, 4], got {args.crop_pct}")
     context = init_distributed(resolve_device(args.device).type)
