@@ -167,6 +167,18 @@ def _synset_tree(root, synsets):
     return root
 
 
+def _parquet_folder(root):
+    root.mkdir()
+    (root / "validation-00000-of-00001.parquet").write_bytes(b"")  # refused before it is read
+    return root
+
+
+def _labelled_flat_folder(root):
+    write_coded_image(root / "a.jpg", 0)
+    (root / "labels.txt").write_text("a.jpg,0\n")
+    return root
+
+
 @pytest.mark.parametrize("eval_set,make,message", [
     ("imagenet-v2", lambda root: _synset_tree(root, ["n01440764"]),
      r"imagenet-v2 expects class folders named 0..999; found synset folders in .*: use --eval-set imagenet"),
@@ -179,11 +191,24 @@ def _synset_tree(root, synsets):
     ("imagenet-v2", lambda root: _synset_tree(root / "imagenetv2-top-images-format-val", ["5"]),
      r"is the folder of ImageNet-V2 \(top images\), not ImageNet-V2 \(matched frequency\): "
      r"use --eval-set imagenet-v2-top-images"),
+    ("imagenet-real", lambda root: _parquet_folder(root / "hf"),
+     r"imagenet-real expects the ImageNet val image files \(ILSVRC2012_val_00000001.JPEG, ...\); found "
+     r"Hugging Face dataset files at .*: unpack the images, or use --eval-set imagenet"),
+    ("imagenet-v2", _labelled_flat_folder,
+     r"imagenet-v2 expects class folders named 0..999; found no class folders in "),
 ])
 def test_a_layout_that_is_not_the_sets_is_refused_in_one_line(capsys, tmp_path, eval_set, make, message):
     code, out, err = _cli(capsys, "--eval-set", eval_set, "--data", make(tmp_path))
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert re.search(message, err), err
+
+
+def test_a_labels_file_is_refused_for_a_set_labelled_by_its_folders(capsys, tmp_path):
+    data = _synset_tree(tmp_path / "sketch", ["n01440764"])
+    (tmp_path / "labels.txt").write_text("0.jpg,0\n")
+    code, _, err = _cli(capsys, "--eval-set", "imagenet-sketch", "--data", data, "--labels",
+                        tmp_path / "labels.txt")
+    assert code == 2 and "imagenet-sketch is labelled by its class folders; drop the labels file" in err
 
 
 def test_a_model_of_another_label_space_is_refused_before_any_weights_are_read(capsys, tmp_path):
