@@ -77,29 +77,25 @@ def _check_folder_variant(record: EvalSet, path: Path) -> None:
                         f"use --eval-set {other.name}")
 
 
-def _no_labels_file(record: EvalSet, labels_file) -> None:
+# A class-folder layout: what `_describe` says of it, how a refusal names it, and the set to suggest for a
+# folder of the other kind.
+_FOLDER_LAYOUTS = {
+    INDEX_FOLDERS: ("folders named by class index", f"class folders named 0..{NUM_CLASSES - 1}",
+                    {"synset folders": "imagenet"}),
+    SYNSET_FOLDERS: ("synset folders", "class folders named by synset (n01440764, ...)",
+                     {"folders named by class index": "imagenet-v2"}),
+}
+
+
+def _class_folders_set(record: EvalSet, path: Path, num_classes: int, labels_file) -> EvalData:
     if labels_file is not None:
         raise DataError(f"{record.name} is labelled by its class folders; drop the labels file {labels_file}")
-
-
-def _index_folders(record: EvalSet, path: Path, num_classes: int, labels_file) -> EvalData:
-    _no_labels_file(record, labels_file)
+    wanted, expected, suggestions = _FOLDER_LAYOUTS[record.layout]
     found = _describe(path)
-    if found != "folders named by class index":
-        hint = ": use --eval-set imagenet" if found == "synset folders" else ""
-        raise DataError(f"{record.name} expects class folders named 0..{NUM_CLASSES - 1}; found {found} in "
-                        f"{path}{hint}")
+    if found != wanted:
+        hint = f": use --eval-set {suggestions[found]}" if found in suggestions else ""
+        raise DataError(f"{record.name} expects {expected}; found {found} in {path}{hint}")
     _check_folder_variant(record, path)
-    return EvalData(_non_empty(image_folder(path, num_classes), record, path))
-
-
-def _synset_folders(record: EvalSet, path: Path, num_classes: int, labels_file) -> EvalData:
-    _no_labels_file(record, labels_file)
-    found = _describe(path)
-    if found != "synset folders":
-        hint = ": use --eval-set imagenet-v2" if found == "folders named by class index" else ""
-        raise DataError(f"{record.name} expects class folders named by synset (n01440764, ...); "
-                        f"found {found} in {path}{hint}")
     classes = set_classes(record.name)
     if classes is not None:
         allowed = {imagenet_synsets()[index] for index in classes}
@@ -156,8 +152,8 @@ def _non_empty(dataset: ImageDataset, record: EvalSet, path: Path) -> ImageDatas
 
 
 _LAYOUTS: dict[str, Callable[..., EvalData]] = {
-    INDEX_FOLDERS: _index_folders,
-    SYNSET_FOLDERS: _synset_folders,
+    INDEX_FOLDERS: _class_folders_set,
+    SYNSET_FOLDERS: _class_folders_set,
     VAL_FILENAMES: _val_filenames,
 }
 
