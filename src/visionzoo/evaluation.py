@@ -174,9 +174,12 @@ def score(logits: torch.Tensor, targets: torch.Tensor, indices: torch.Tensor, ru
     accepted = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
     if rule.label_sets is None:
         accepted[torch.arange(len(targets), device=logits.device), targets] = True
-    else:
+    else:  # one indexed assignment for the batch, not one per sample (a kernel launch each on a GPU)
+        rows, labels = [], []
         for row, index in enumerate(indices.tolist()):
-            accepted[row, list(rule.label_sets[index])] = True
+            rows += [row] * len(rule.label_sets[index])
+            labels += rule.label_sets[index]
+        accepted[torch.tensor(rows, device=logits.device), torch.tensor(labels, device=logits.device)] = True
     if rule.class_subset is not None:
         kept = torch.tensor(rule.class_subset, device=logits.device)
         logits, accepted = logits[:, kept], accepted[:, kept]
