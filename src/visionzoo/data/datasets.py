@@ -102,6 +102,11 @@ class _TreeWalk:
         return True
 
 
+def images_under(folder: Path) -> list[str]:
+    """Image files anywhere under `folder`, each once, as sorted paths relative to it (see `_TreeWalk`)."""
+    return _TreeWalk(folder).images_under(folder)
+
+
 def class_indices(folder_names: Sequence[str], num_classes: int) -> dict[str, int]:
     """Class folder name -> model class index.
 
