@@ -62,17 +62,17 @@ def encode_labels(source: Source) -> tuple[list[int], tuple[str, ...] | None]:
     classes = source.declared
     if classes is None and all(_is_index(label) for label in source.labels):
         return [int(label) for label in source.labels], None
-    if classes is None:
-        classes = tuple(sorted({str(label).strip() for label in source.labels}))
+    if classes is None:  # a labels file's labels, as `read_labels_file` reads them (spaces around dropped)
+        classes = tuple(sorted({label.strip() for label in source.labels}))
+        named = [label.strip() for label in source.labels]
+    else:  # class folder names as they are, or a `ClassLabel`'s integers
+        named = source.labels
     position = {name: i for i, name in enumerate(classes)}
     encoded = []
-    for image, label in zip(source.images, source.labels, strict=True):
-        if isinstance(label, int):
-            if not 0 <= label < len(classes):
-                raise DataError(f"{image}: label {label} is outside its {len(classes)} named classes")
-            encoded.append(label)
-        else:
-            encoded.append(position[label.strip()])
+    for image, label in zip(source.images, named, strict=True):
+        if isinstance(label, int) and not 0 <= label < len(classes):
+            raise DataError(f"{image}: label {label} is outside its {len(classes)} named classes")
+        encoded.append(label if isinstance(label, int) else position[label])
     return encoded, classes
 
 
