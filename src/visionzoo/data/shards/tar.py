@@ -9,8 +9,10 @@ damaged samples.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +60,9 @@ def open_shard(local: Path, shown: str) -> IndexedTarSamples:
         raise DataError(f"shard {shown} is not a tar file ({size} bytes, less than one tar header); write or "
                         "copy it again")
     try:
-        tar = IndexedTarSamples(path=str(local))
+        # wids prints a warning for each member without an extension; on stdout it would mix with results
+        with contextlib.redirect_stdout(sys.stderr):
+            tar = IndexedTarSamples(path=str(local))
     except struct.error:  # wids reads each header whole
         raise DataError(f"shard {shown} is truncated or damaged: it ends inside a tar header; copy or write "
                         "it again") from None
