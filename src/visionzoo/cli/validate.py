@@ -24,8 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="class folders named by synset (n01440764/...), a folder with labels.csv, "
-                             "a labels file, a Hugging Face save_to_disk folder, or parquet shards "
-                             "(folder, file or glob)")
+                             "a labels file, a Hugging Face save_to_disk folder, parquet shards "
+                             "(folder, file or glob), or webdataset shards (a .tar pattern such as "
+                             "'val-{000000..000049}.tar', a list file or a folder; local or URL)")
     parser.add_argument("--labels", metavar="FILE", help="'filename,label' lines for a flat folder of images")
     parser.add_argument("--eval-set", choices=list(EVAL_SETS), metavar="NAME",
                         help="the named set --data is, scored by its own label rule and compared with its "

@@ -18,6 +18,8 @@ from ..errors import DataError
 from .hf import arrow_dataset, find_arrow_files
 from .image_dataset import ImageDataset, resolve_label
 from .imagenet import NUM_CLASSES, is_synset
+from .shards.dataset import shard_dataset
+from .shards.spec import is_shard_spec
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -212,11 +214,18 @@ def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
     - a folder of images with `labels.csv`/`labels.txt` in it or `labels_file` given, or a labels file itself
       (filenames relative to its folder);
     - a Hugging Face `datasets` folder (`save_to_disk`), parquet shards (a folder of them, a file, or a
-      glob such as `data/validation-*.parquet`): `image` and `label` columns; needs `pyarrow`.
+      glob such as `data/validation-*.parquet`): `image` and `label` columns; needs `pyarrow`;
+    - webdataset shards (`{key}.jpg` + `{key}.cls`), local or URLs: a brace pattern such as
+      `shards/train-{000000..000127}.tar`, a list file, a folder of `.tar` or a shard index (`shards/`).
 
     Raises DataError for a missing or empty path, or a label outside the model's `num_classes` classes.
     """
     text = os.fspath(path)
+    if is_shard_spec(text):
+        if labels_file is not None:
+            raise DataError(f"{text} holds webdataset shards, whose labels are in the shards; drop the "
+                            "labels file")
+        return shard_dataset(text, num_classes, transform)
     path = Path(text)
     if any(ch in text for ch in "*?[") and not path.exists():
         return arrow_dataset(text, num_classes, transform)
