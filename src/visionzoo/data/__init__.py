@@ -1,6 +1,7 @@
-"""Data: preprocessing configs and transforms, datasets, loaders, ImageNet-1k class info, and the training
-input (`train_options`: the augmentation and mixing options; `train_transforms`: the one training transform
-and the batch transform; `samplers`: the sample order of an epoch and per-sample seeds).
+"""Data: preprocessing configs and transforms, datasets (webdataset shards included, in `shards/`), loaders,
+ImageNet-1k class info, and the training input (`train_options`: the augmentation and mixing options;
+`train_transforms`: the one training transform and the batch transform; `samplers`: the sample order of an
+epoch and per-sample seeds).
 
     from visionzoo.data import resolve_data_config, create_transform
     config = resolve_data_config(model)                  # the preprocessing the model's weights expect
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
         imagenet_synsets,
     )
     from .loader import Batch, create_loader
+    from .shards.dataset import ShardDataset
+    from .shards.writer import write_shards
     from .transforms import create_transform, normalize_batch
 
 # public name -> the module that defines it
@@ -40,6 +43,7 @@ _EXPORTS = {
     "DataError": "visionzoo.errors",
     "ImageDataset": "visionzoo.data.image_dataset",
     "Sample": "visionzoo.data.image_dataset",
+    "ShardDataset": "visionzoo.data.shards.dataset",
     "create_dataset": "visionzoo.data.datasets",
     "create_loader": "visionzoo.data.loader",
     "create_transform": "visionzoo.data.transforms",
@@ -48,6 +52,7 @@ _EXPORTS = {
     "imagenet_synsets": "visionzoo.data.imagenet",
     "normalize_batch": "visionzoo.data.transforms",
     "resolve_data_config": "visionzoo.data.config",
+    "write_shards": "visionzoo.data.shards.writer",
 }
 __all__ = [
     "Batch",
@@ -57,6 +62,7 @@ __all__ = [
     "IMAGENET_STD",
     "ImageDataset",
     "Sample",
+    "ShardDataset",
     "create_dataset",
     "create_loader",
     "create_transform",
@@ -65,6 +71,7 @@ __all__ = [
     "imagenet_synsets",
     "normalize_batch",
     "resolve_data_config",
+    "write_shards",
 ]
 
 

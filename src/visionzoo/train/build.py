@@ -17,10 +17,10 @@ from ..data.loader import default_workers
 from ..data.samplers import EpochBatchSampler, RepeatBatchSampler, SeededSamples
 from ..data.train_transforms import create_batch_transform, create_train_transform
 from ..factory import create_model
+from ..files import write_text_atomic
 from ..recipes import get_recipe
 from ..registry import get_architecture
 from ..runtime import DistributedContext, resolve_device
-from .checkpoint import write_text_atomic
 from .config import ConfigError, TrainConfig
 from .ema import ModelEma
 from .losses import create_loss

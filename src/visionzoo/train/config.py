@@ -44,7 +44,8 @@ class TaskOptions(Options):
     checkpoint: str | None = option(None, "start from the weights in a local .safetensors/.pth file (not a "
                                     "run to resume)")
     data: str = option("", "training images: class folders, a folder with labels.csv, a HF save_to_disk "
-                       "folder, parquet")
+                       "folder, parquet, webdataset shards (a .tar pattern, list file or folder; local or "
+                       "URL)")
     val_data: str | None = option(None, "validation images (same layouts), evaluated after every epoch")
     output: str = option("", "run folder: args.yaml, summary.csv, curves.png, checkpoint.pt, last/, best/")
 
