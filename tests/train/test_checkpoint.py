@@ -1,33 +1,17 @@
-"""Checkpoint files: atomic writes, no unpickled code, the random states, one-line errors."""
-
-import os
+"""Checkpoint files: no unpickled code, the random states, one-line errors (their atomic writes:
+tests/test_files.py)."""
 
 import pytest
 import torch
 
 from visionzoo.train.checkpoint import (
     ResumeError,
-    atomic_write,
     load_state,
     rng_state,
     save_state,
     set_rng_state,
 )
 from visionzoo.train.config import TrainConfig
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    target = tmp_path / "f.txt"
-    atomic_write(target, lambda tmp: open(tmp, "w").write("old"))
-
-    def half_write(tmp):
-        open(tmp, "w").write("half")
-        raise KeyboardInterrupt  # a kill while writing
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, half_write)
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["f.txt"]  # no temporary left behind
 
 
 def test_state_loads_without_unpickling_code_and_restores_rng(tmp_path):
