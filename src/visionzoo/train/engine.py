@@ -1,5 +1,6 @@
-"""The training loop: one process or a torchrun group, validation every epoch, checkpoints that resume to
-the exact bit.
+"""`train`: a run from its config, or the run a checkpoint resumes, on one process or a torchrun group.
+It checks the output folder, joins the process group, builds the run (build.py) and runs its epochs
+(loop.py): validation every epoch, checkpoints that resume to the exact bit.
 
     from visionzoo.train import TrainConfig, train
     train(TrainConfig(model="efficientnet_lite0", pretrained=True, num_classes=10, data="photos/train",
@@ -46,13 +47,16 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
     """The stored run's config with the options given again on resume; ResumeError for a change that would
     make it another run (another model, class count, batch ...)."""
     values = stored.to_dict()
+    unknown = sorted(set(given) - set(values))
+    if unknown:
+        raise ConfigError(f"{source}: unknown option {', '.join(map(repr, unknown))}")
     for key, value in given.items():
         if key in RESUMABLE_CHANGES or value is None:
             continue
         if isinstance(value, tuple):
             value = list(value)
         if values[key] != value:
-            what = {"model": "architecture", "num_classes": "class count"}.get(key, key)
+            what = {"model": "architecture", "num_classes": "class count"}.get(key, f"{{{key}}}")
             raise ResumeError(f"{source} is a run of {key}={values[key]!r}, not {value!r}: resuming cannot "
                               f"change its {what}; start a new run with another {{output}} instead")
     changes = {k: v for k, v in given.items() if k in RESUMABLE_CHANGES and v is not None}
