@@ -28,13 +28,15 @@ from torch import nn
 
 from .data.config import DataConfig, resolve_data_config
 from .data.datasets import create_dataset
+from .data.label_spaces import model_label_ids
+from .data.labels import ModelClasses
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
 from .errors import DataError, InputSizeError, UserError
 from .evaluation import DistributedContext, EvalResult, evaluate
-from .factory import create_model
+from .factory import create_model, model_blueprint
 from .pretrained_cfg import PretrainedCfg, ReportedResult
-from .registry import split_name
+from .registry import parse_model_name, split_name
 from .runtime import LOW_PRECISIONS, resolve_device
 
 
@@ -120,8 +122,10 @@ class Progress:
 
 def reported_results(cfg: PretrainedCfg | None, name: str, pretrained: bool) -> dict[int, ReportedResult]:
     """The tag's published results by size, where the evaluated weights are that tag's (pretrained, or a
-    checkpoint named with an explicit tag)."""
-    if cfg is None or not (pretrained or split_name(name)[1] is not None):
+    checkpoint named with an explicit tag); none for a model folder (its weights are its own)."""
+    if cfg is None or parse_model_name(name)[0] is not None:
+        return {}
+    if not (pretrained or split_name(name)[1] is not None):
         return {}
     return {r.img_size: r for r in cfg.results}
 
@@ -191,10 +195,13 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
              limit: int | None = None, strict: bool = False, progress: bool = False,
              distributed: DistributedContext | None = None,
              on_row: Callable[[ValidationRow], None] | None = None) -> ValidationResult:
-    """Evaluate `model` ('arch' or 'arch.tag') on the labelled images at `data`, once per input size.
+    """Evaluate `model` ('arch', 'arch.tag' or a model folder) on the labelled images at `data`, once per
+    input size. The data's labels are matched by name to the model's classes (its folder's label names, or
+    its tag's label space: ImageNet synsets), or taken as class indices.
 
     Args:
-        pretrained / checkpoint_path: the weights (the tag's published ones, or a local file); one is needed.
+        pretrained / checkpoint_path: the weights (the tag's published ones, the model folder's, or a local
+            file); one is needed.
         img_sizes: sizes to evaluate at (default: the tag's size, its test size with `use_test_size`).
         crop_pct: the centre crop for every size (default: per size, that of the tag's published result).
         labels_file: 'filename,label' lines for a flat folder of images.
@@ -220,21 +227,24 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     target = resolve_device(device, context.local_rank)
     weights = "pretrained" if pretrained else str(checkpoint_path)
 
-    with torch.device("meta"):  # the architecture's classes, cfg and size rules, without reading weights
-        blueprint = create_model(model)
-        sizes = evaluation_sizes(blueprint, img_sizes, use_test_size)
-        for size in sizes:  # before reading any weights
-            try:
-                probe = create_model(model, img_size=size)
-            except UserError:
-                raise
-            except ValueError as error:  # a family's config refusing the size
-                raise InputSizeError(f"{model} cannot be built for {size}x{size} inputs ({error})") from None
-            probe.check_img_size(size, name=model)
+    # the model's classes, cfg and size rules (its folder's or checkpoint's), without reading weights
+    blueprint = model_blueprint(model, pretrained=pretrained, checkpoint_path=checkpoint_path)
+    sizes = evaluation_sizes(blueprint, img_sizes, use_test_size)
+    for size in sizes:  # before reading any weights
+        try:
+            probe = model_blueprint(model, pretrained=pretrained, checkpoint_path=checkpoint_path,
+                                    img_size=size)
+        except UserError:
+            raise
+        except ValueError as error:  # a family's config refusing the size
+            raise InputSizeError(f"{model} cannot be built for {size}x{size} inputs ({error})") from None
+        probe.check_img_size(size, name=model)
     cfg = blueprint.pretrained_cfg
     reported = reported_results(cfg, model, pretrained)
-    tag = cfg.tag if cfg is not None and (pretrained or split_name(model)[1] is not None) else None
-    dataset = create_dataset(data, num_classes=blueprint.num_classes, labels_file=labels_file)
+    is_registry_tag = parse_model_name(model)[0] is None and (pretrained or split_name(model)[1] is not None)
+    tag = cfg.tag if cfg is not None and is_registry_tag else None
+    classes = ModelClasses(blueprint.num_classes, model_label_ids(cfg))
+    dataset = create_dataset(data, labels_file=labels_file, classes=classes)
     indices = subset_indices(len(dataset), limit)
     workers = default_workers(context.world_size) if workers is None else workers
 

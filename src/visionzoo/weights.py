@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import warnings
@@ -14,7 +15,7 @@ from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg
 
 __all__ = ["CheckpointError", "WEIGHTS_FILENAME", "adapt_in_chans", "adapt_state_dict", "download_pretrained",
-           "load_into", "read_checkpoint"]
+           "checkpoint_classes", "checkpoint_label_names", "load_into", "read_checkpoint"]
 
 WEIGHTS_FILENAME = "model.safetensors"
 _CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
@@ -96,6 +97,25 @@ def checkpoint_classes(path: str | os.PathLike, classifier: str) -> int | None:
     except CheckpointError:
         return None
     return None if weight is None else weight.shape[0]
+
+
+def checkpoint_label_names(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The class names a safetensors file records in its metadata (`label_names`, a JSON list, as
+    `visionzoo train` writes it), or None. Read from the header only."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            text = (f.metadata() or {}).get("label_names")
+        names = json.loads(text) if text else None
+    except Exception:  # unreadable: read_checkpoint gives the error when the weights are loaded
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return tuple(names)
 
 
 def adapt_in_chans(weight: torch.Tensor, in_chans: int) -> torch.Tensor:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         imagenet_synset_to_index,
         imagenet_synsets,
     )
+    from .labels import ModelClasses
     from .loader import Batch, create_loader
     from .transforms import create_transform, normalize_batch
 
@@ -37,6 +38,7 @@ _EXPORTS = {
     "DataConfig": "visionzoo.data.config",
     "DataError": "visionzoo.errors",
     "ImageDataset": "visionzoo.data.image_dataset",
+    "ModelClasses": "visionzoo.data.labels",
     "Sample": "visionzoo.data.image_dataset",
     "create_dataset": "visionzoo.data.datasets",
     "create_loader": "visionzoo.data.loader",
@@ -54,6 +56,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageDataset",
+    "ModelClasses",
     "Sample",
     "create_dataset",
     "create_loader",
