@@ -192,7 +192,7 @@ def _run_provenance(run: Path) -> Provenance:
     start = args.get("checkpoint") or ("its published weights" if args.get("pretrained")
                                        else "random weights")
     return Provenance(
-        source=f"visionzoo train run {run.name}", recipe=args.get("recipe"), command=args.get("command"),
+        source=f"visionzoo train run {run}", recipe=args.get("recipe"), command=args.get("command"),
         args_yaml=text, visionzoo_version=args.get("visionzoo_version"),
         torch_version=args.get("torch_version"),
         data=args.get("data"), data_sha256=args.get("data_sha256"),
@@ -228,6 +228,9 @@ def publish(source: str, output: str | os.PathLike, *, checkpoint: str | None = 
         folder = _run_folder(run)
         model = create_model(str(folder), pretrained=checkpoint is None, checkpoint_path=checkpoint)
         provenance = _run_provenance(run)
+        if not provenance.started_from or "published weights" not in provenance.started_from:
+            # trained from scratch or from a file: the source tag's licence says nothing about these weights
+            model.pretrained_cfg = dataclasses.replace(model.pretrained_cfg, license="")
     else:
         pretrained = checkpoint is None
         model = create_model(source, pretrained=pretrained, checkpoint_path=checkpoint)
