@@ -85,7 +85,8 @@ def read_model_folder(name: str, source: str, location: str) -> ModelFolder:
     """
     if source == HF_HUB:
         repo, _, revision = location.partition("@")
-        config_path = _hub_file(repo, revision or None, (CONFIG_FILE,))
+        revision = revision or None
+        config_path = _hub_file(repo, revision, (CONFIG_FILE,))
         folder = config_path.parent
         where = f"hf-hub:{location}"
         hub_id, location = repo, repo

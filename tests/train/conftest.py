@@ -16,7 +16,8 @@ DIGITS_SIZE = 32  # the 8x8 digits upsampled, so that the test models' stride-32
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def write_digits(root: Path, size: int = DIGITS_SIZE, names: tuple[str, ...] | None = None) -> tuple[Path, Path]:
+def write_digits(root: Path, size: int = DIGITS_SIZE,
+                 names: tuple[str, ...] | None = None) -> tuple[Path, Path]:
     """train/ and val/ class folders ('0'..'9', or `names`) of the 1,797 digits; every fifth image (by
     index) is val."""
     from sklearn.datasets import load_digits
