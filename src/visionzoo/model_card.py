@@ -77,10 +77,11 @@ def _eval_results(rows: Sequence[EvalRow]) -> list:
 
     results = []
     for row in rows:
+        # per metric: the Hub groups the metrics of one task and dataset into one result
         preprocessing = {"img_size": row.img_size, "crop_pct": row.crop_pct,
                          "interpolation": row.interpolation, "images": row.count}
         common = dict(task_type=TASK, task_name="Image Classification", dataset_type=row.dataset,
-                      dataset_name=row.dataset, dataset_args=preprocessing)
+                      dataset_name=row.dataset, metric_args=preprocessing)
         results.append(EvalResult(metric_type="accuracy", metric_name=f"top-1 accuracy @ {row.img_size}",
                                   metric_value=row.top1, **common))
         results.append(EvalResult(metric_type="top_5_accuracy",

@@ -52,8 +52,12 @@ def _model_args(model: ClassifierModel, architecture: str) -> dict:
     created with), as the reference's `model_args`."""
     registered = get_architecture(architecture).config
     config = model.config
-    return {f.name: _json_value(getattr(config, f.name), f.name) for f in dataclasses.fields(config)
+    args = {f.name: _json_value(getattr(config, f.name), f.name) for f in dataclasses.fields(config)
             if f.name not in _NOT_MODEL_ARGS and getattr(config, f.name) != getattr(registered, f.name)}
+    if model.fixed_input_size and config.img_size != registered.img_size:
+        # a token model's grid: pretrained_cfg says it only for a strictly fixed size, not a dynamic one
+        args["img_size"] = list(model.default_img_size)
+    return args
 
 
 def _check_model(model: nn.Module) -> ClassifierModel:
@@ -280,7 +284,8 @@ def push_folder(folder: str | os.PathLike, repo_id: str) -> str:
                           commit_message=f"Upload {Path(folder).name} with visionzoo {__version__}")
     except HFValidationError:
         raise UserError(f"cannot push: {repo_id!r} is not a Hub repository id (org/name)") from None
-    except (OSError, ValueError) as error:  # connection, HTTP and Hub errors: one line, no retries shown
+    except Exception as error:  # the HTTP client's connection errors share no base with the Hub's own
+        # (OSErrors): any failure of the upload is one line that names its reason
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot push to {constants.ENDPOINT}/{repo_id}: {reason} (the folder is written at "
                         f"{folder})") from None
