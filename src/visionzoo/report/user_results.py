@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UnknownModelError, UserError
-from ..registry import resolve_pretrained_cfg, split_name
+from ..registry import parse_model_name, resolve_pretrained_cfg, split_name
 from ..runtime import PRECISIONS
 
 
@@ -113,6 +113,8 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             if "model" not in record or "img_size" not in record:
                 continue
             name = _model_name(record)
+            if parse_model_name(name)[0] is not None:
+                continue  # a model folder: not a registered model, nothing on the page to compare it with
             try:
                 cfg = resolve_pretrained_cfg(name)
             except UnknownModelError:
