@@ -103,9 +103,9 @@ def parse_model_name(name: str) -> tuple[str | None, str]:
         if not rest:
             raise UserError(f"model name {name!r} names nothing after '{source}:'")
         return source, rest
-    if name.partition(".")[0] in _ARCHITECTURES:
-        return None, name
-    if "/" in name or os.sep in name or os.path.isdir(name):
+    if "/" in name or os.sep in name:
+        return LOCAL_DIR, name
+    if name.partition(".")[0] not in _ARCHITECTURES and os.path.isdir(name):
         return LOCAL_DIR, name
     return None, name
 

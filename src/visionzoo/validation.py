@@ -233,7 +233,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     for size in sizes:  # before reading any weights
         try:
             probe = model_blueprint(model, pretrained=pretrained, checkpoint_path=checkpoint_path,
-                                    img_size=size)
+                                    num_classes=blueprint.num_classes, img_size=size)
         except UserError:
             raise
         except ValueError as error:  # a family's config refusing the size
