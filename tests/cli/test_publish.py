@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import visionzoo
@@ -161,3 +162,22 @@ def test_push_uploads_the_folder_and_prints_the_url(checkpoint, tmp_path, monkey
     assert calls == [("token", "hf_test"), ("create_repo", "me/pets", True),
                      ("upload_folder", "me/pets", ["README.md", "config.json", "model.safetensors"])]
     assert "visionzoo.create_model('hf-hub:me/pets', pretrained=True)" in (output / "README.md").read_text()
+
+
+def test_a_published_tag_cites_its_source_weights(checkpoint, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    snapshot = tmp_path / "hub" / "models--timm--test_vit.r160_in1k" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(checkpoint.read_bytes())
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["publish", "test_vit.r160_in1k", "--output", str(tmp_path / "out")]) == 0
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "- **Source:** published weights timm/test_vit.r160_in1k" in card
+    assert _front_matter(tmp_path / "out" / "README.md")["license"] == "apache-2.0"
+    published = visionzoo.create_model(str(tmp_path / "out"), pretrained=True).state_dict()
+    original = visionzoo.create_model("test_vit", checkpoint_path=checkpoint).state_dict()
+    assert all(torch.equal(published[k], v) for k, v in original.items())
