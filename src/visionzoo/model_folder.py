@@ -18,7 +18,6 @@ arguments of the model's constructor, recorded because the config alone does not
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,6 +34,7 @@ from .data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from .data.label_spaces import find_label_space, get_label_space
 from .errors import CheckpointError, UserError
 from .pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
+from .weights import endpoint_unreachable
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -245,9 +245,10 @@ def _tag_label_space(architecture: str, tag: str, num_classes: int) -> str | Non
 
 # ---- the Hub --------------------------------------------------------------------------------------------
 def _hub_file(repo: str, revision: str | None, filenames: tuple[str, ...]) -> Path:
-    """The first of `filenames` that the Hub repository `repo` has, from the local cache or downloaded
-    (honours HF_HOME and HF_HUB_OFFLINE); CheckpointError in one line otherwise."""
-    from huggingface_hub import hf_hub_download
+    """The first of `filenames` that the Hub repository `repo` has: from the local cache if it is there,
+    else downloaded (honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE; an unreachable Hub is found out with
+    one connection, not a series of retries). CheckpointError in one line otherwise."""
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         HFValidationError,
         LocalEntryNotFoundError,
@@ -257,28 +258,31 @@ def _hub_file(repo: str, revision: str | None, filenames: tuple[str, ...]) -> Pa
     )
 
     name = f"hf-hub:{repo}" + (f"@{revision}" if revision else "")
-    not_cached = None
+    try:
+        for filename in filenames:
+            try:
+                return Path(hf_hub_download(repo, filename, revision=revision, local_files_only=True))
+            except LocalEntryNotFoundError:
+                continue
+    except HFValidationError:
+        raise UserError(f"{name}: {repo!r} is not a Hugging Face Hub repository id (org/name)") from None
+    reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else endpoint_unreachable(constants.ENDPOINT)
+    if reason is not None:
+        raise CheckpointError(
+            f"{name}: {filenames[0]} is not in the Hugging Face cache and cannot be downloaded ({reason}); "
+            f"run `hf download {repo}` on a connected machine and copy the cache (HF_HOME), or download the "
+            "folder and pass its path")
     for filename in filenames:
         try:
             return Path(hf_hub_download(repo, filename, revision=revision))
-        except LocalEntryNotFoundError:  # offline (or unreachable) and not in the cache: try the next name
-            not_cached = not_cached or filename
         except RemoteEntryNotFoundError:
             continue
-        except HFValidationError:
-            raise UserError(f"{name}: {repo!r} is not a Hugging Face Hub repository id (org/name)") from None
         except RepositoryNotFoundError:
             raise CheckpointError(f"{name}: no such Hub repository (or it is private or gated: log in with "
                                   "`hf auth login` or set HF_TOKEN)") from None
         except RevisionNotFoundError:
             raise CheckpointError(f"{name}: the repository has no revision {revision!r}") from None
-        except OSError as error:  # an HTTP error or a failing disk: one line that names the repository
+        except Exception as error:  # refused, or the connection dropped: one line that names the repository
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CheckpointError(f"{name}: cannot read {filename}: {reason}") from None
-    if not_cached is not None:
-        offline = "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE") else "no connection"
-        raise CheckpointError(
-            f"{name}: {not_cached} is not in the Hugging Face cache and cannot be downloaded ({offline}); "
-            f"run `hf download {repo}` on a connected machine and copy the cache (HF_HOME), or download the "
-            "folder and pass its path")
+            raise CheckpointError(f"{name}: cannot download {filename}: {reason}") from None
     raise CheckpointError(f"{name} holds no {' or '.join(filenames)}, so it is not a model folder")

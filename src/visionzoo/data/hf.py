@@ -185,10 +185,9 @@ class ArrowImageDataset(ImageDataset):
         return f"{shard.path} row {row}"
 
 
-def arrow_dataset(path: str | os.PathLike, classes: ModelClasses,
-                  transform: Callable | None = None) -> ArrowImageDataset:
-    """The Arrow/parquet dataset at `path`: a `save_to_disk` folder, a folder of parquet shards, a parquet
-    file or a glob of them."""
+def arrow_files(path: str | os.PathLike) -> list[Path]:
+    """The Arrow/parquet files of a `save_to_disk` folder, a folder of parquet shards, a parquet file or a
+    glob of them; DataError if none match or one is missing."""
     _require_pyarrow()
     text = os.fspath(path)
     if any(ch in text for ch in "*?["):
@@ -202,7 +201,13 @@ def arrow_dataset(path: str | os.PathLike, classes: ModelClasses,
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DataError(f"dataset file {missing[0]} is missing")
-    dataset = ArrowImageDataset(files, classes, transform)
+    return files
+
+
+def arrow_dataset(path: str | os.PathLike, classes: ModelClasses,
+                  transform: Callable | None = None) -> ArrowImageDataset:
+    """The Arrow/parquet dataset at `path` (see `arrow_files`)."""
+    dataset = ArrowImageDataset(arrow_files(path), classes, transform)
     if len(dataset) == 0:
-        raise DataError(f"no rows in {text}")
+        raise DataError(f"no rows in {os.fspath(path)}")
     return dataset

@@ -78,12 +78,20 @@ def discover_classes(labels: Sequence[Label], declared: Sequence[str] | None,
     return names
 
 
-def label_indices(labels: Sequence[Label], classes: ModelClasses, where: Callable[[int], str]) -> list[int]:
+def _positions(labels: Sequence[Label], declared: Sequence[str] | None) -> dict[str, int]:
+    """Where a model's classes have no names: the data's named classes by position, in the order the data
+    declares them (sorted class folders, an index's class list), else sorted."""
+    named = declared if declared is not None else sorted({str(lab).strip() for lab in labels
+                                                          if not is_index(lab)})
+    return {name: i for i, name in enumerate(named)}
+
+
+def label_indices(labels: Sequence[Label], classes: ModelClasses, where: Callable[[int], str],
+                  declared: Sequence[str] | None = None) -> list[int]:
     """The model class index of each label (see the module docstring); DataError naming the first label
-    that cannot be matched, with `where(i)` saying where label i comes from."""
-    unnamed = sorted({str(label).strip() for label in labels if not is_index(label)}) \
-        if classes.names is None else []
-    positions = {name: i for i, name in enumerate(unnamed)}
+    that cannot be matched, with `where(i)` saying where label i comes from. `declared` is the data's own
+    class list, where it has one."""
+    positions = _positions(labels, declared) if classes.names is None else {}
     by_name = {name: i for i, name in enumerate(classes.names or ())}
     resolved: dict[Label, int] = {}
     indices = []
@@ -110,7 +118,7 @@ def _resolve(label: Label, classes: ModelClasses, by_name: dict[str, int], posit
     if is_synset(text):
         raise DataError(f"{where()}: label {text} is an ImageNet synset, but the model's "
                         f"{classes.num_classes} classes are not ImageNet's; give class indices instead")
-    if len(positions) != classes.num_classes:
+    if text not in positions or len(positions) != classes.num_classes:
         raise DataError(
             f"{where()}: label {text!r} cannot be matched: the model's {classes.num_classes} classes have no "
             "names (a checkpoint without its model folder), so named classes are placed in sorted order only "
@@ -127,4 +135,7 @@ def match_labels(labels: Sequence[Label], classes: ModelClasses, where: Callable
     if classes.from_data:
         classes = ModelClasses(classes.num_classes, discover_classes(labels, declared, classes.num_classes,
                                                                      source))
-    return label_indices(labels, classes, where), classes.names
+    indices = label_indices(labels, classes, where, declared)
+    if classes.names is None and not all(is_index(label) for label in labels):
+        return indices, tuple(_positions(labels, declared))  # the names the positions stand for
+    return indices, classes.names

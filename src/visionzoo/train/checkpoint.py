@@ -18,10 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from ..files import atomic_write, write_text_atomic
-
-__all__ = ["STATE_FILE", "ResumeError", "atomic_write", "find_state", "load_state", "rng_state",
-           "save_model_file", "save_state", "set_rng_state", "write_text_atomic"]
+from ..files import atomic_write
 
 STATE_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
