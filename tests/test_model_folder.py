@@ -302,3 +302,20 @@ def test_export_and_benchmark_use_the_folder_size(folder, tmp_path, capsys):
                  "--warmup", "0", "--threads", "1"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"local-dir:{path}"))
     assert row.split()[1:3] == ["48", "1"]
+
+
+def test_conflicting_options_are_refused_in_one_line(folder, tmp_path, capsys):
+    path, model = folder
+    with pytest.raises(UserError, match="pretrained=True and checkpoint_path= both give the weights"):
+        visionzoo.create_model(str(path), pretrained=True, checkpoint_path=path / "model.safetensors")
+    with pytest.raises(UserError, match="2 label names for a model of 3 classes"):
+        visionzoo.save_model_folder(model, tmp_path / "x", label_names=["a", "b"])
+    with pytest.raises(UserError, match="give one label description per label name"):
+        visionzoo.save_model_folder(model, tmp_path / "x", label_names=NAMES, label_descriptions=["a"])
+    assert not (tmp_path / "x").exists()
+    image = write_image(tmp_path / "a.png")
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", str(image), "--model", str(path), "--pretrained", "--checkpoint",
+              str(path / "model.safetensors")])
+    assert exited.value.code == 2
+    assert "argument --checkpoint: not allowed with argument --pretrained" in capsys.readouterr().err

@@ -232,9 +232,6 @@ def publish(source: str, output: str | os.PathLike, *, checkpoint: str | None = 
         folder = _run_folder(run)
         model = create_model(str(folder), pretrained=checkpoint is None, checkpoint_path=checkpoint)
         provenance = _run_provenance(run)
-        if not provenance.started_from or "published weights" not in provenance.started_from:
-            # trained from scratch or from a file: the source tag's licence says nothing about these weights
-            model.pretrained_cfg = dataclasses.replace(model.pretrained_cfg, license="")
     else:
         pretrained = checkpoint is None
         model = create_model(source, pretrained=pretrained, checkpoint_path=checkpoint)

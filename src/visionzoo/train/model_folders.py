@@ -32,14 +32,20 @@ def training_classes(model: nn.Module) -> ModelClasses:
                         hint="to train a new head on the data's own classes, give --num-classes")
 
 
-def run_model_config(model: nn.Module, data_config: DataConfig, label_names: tuple[str, ...] | None) -> dict:
+def run_model_config(model: nn.Module, data_config: DataConfig, label_names: tuple[str, ...] | None,
+                     from_published: bool) -> dict:
     """The config.json of the run's folders: the model at its trained size and preprocessing, with the
-    class names of its training data (and their readable names where they are the model's own)."""
+    class names of its training data (and their readable names where they are the model's own). The source
+    tag and its licence are kept only for a run that started from published weights (`from_published`)."""
     descriptions = None
     if label_names is not None and label_names == model_label_ids(model.pretrained_cfg):
         readable = model_label_names(model.pretrained_cfg)
         descriptions = readable if readable != label_names else None
-    return model_config(model, data_config, label_names, descriptions)
+    document = model_config(model, data_config, label_names, descriptions)
+    if not from_published:
+        for key in ("tag", "license"):
+            document["pretrained_cfg"].pop(key, None)
+    return document
 
 
 def data_sha256(dataset: ImageDataset) -> str:

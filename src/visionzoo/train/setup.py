@@ -345,7 +345,7 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     if context.is_main:
         _write_args(resolved, command, world, global_batch, lr_note, data_sha256(train_set))
     return Run(config=resolved, label_names=label_names,
-               model_config=run_model_config(model, data_config, label_names),
+               model_config=run_model_config(model, data_config, label_names, config.pretrained),
                context=context, device=device, arch=architecture.name,
                num_classes=num_classes, model=runner, core=core, ddp=ddp, ema=ema, optimizer=optimizer,
                scaler=scaler, schedule=schedule, updates_per_epoch=updates_per_epoch, data_config=data_config,
