@@ -27,7 +27,7 @@ def hf_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory):
-    """(train folder, val folder) of the digits as 32x32 RGB PNGs."""
+    """(train folder, val folder) of the digits as 32x32 RGB PNGs, in folders '0'..'9'."""
     return write_digits(tmp_path_factory.mktemp("digits"))
 
 

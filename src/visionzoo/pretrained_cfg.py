@@ -70,9 +70,12 @@ class PretrainedCfg(Mapping[str, Any]):
     # the published results on the other evaluation sets (from pretrained/eval_sets/*.csv)
     eval_set_results: tuple[ReportedResult, ...] = field(default=(), compare=False)
     # what the classifier's outputs are: a label space of `visionzoo.data.label_spaces` (None: no classifier,
-    # or classes of the user's own), and, for a model of the user's own classes, their names in index order
+    # or classes of the user's own), and, for a model of the user's own classes, their names in index order.
+    # `label_names` are the reference's unique ids (synsets for ImageNet, the class folder names of a
+    # fine-tune); `label_descriptions`, where known, their human-readable names in the same order.
     label_space: str | None = None
     label_names: tuple[str, ...] | None = None
+    label_descriptions: tuple[str, ...] | None = None
     # architecture facts, from the model (see above)
     first_conv: str | None = None
     classifier: str | None = None
@@ -81,7 +84,8 @@ class PretrainedCfg(Mapping[str, Any]):
 
     @property
     def name(self) -> str:
-        return f"{self.architecture}.{self.tag}"
+        """'arch.tag', or 'arch' for weights without a tag (a model of the user's own)."""
+        return f"{self.architecture}.{self.tag}" if self.tag else self.architecture
 
     def results_on(self, eval_set: str = IMAGENET) -> tuple[ReportedResult, ...]:
         """The published results on `eval_set` (a name of `visionzoo.data.eval_sets`), by image size."""
@@ -99,15 +103,19 @@ class PretrainedCfg(Mapping[str, Any]):
 
     def to_dict(self) -> dict:
         """The preprocessing and head fields as a plain dict, as the reference's config has them (the results
-        and the label space, visionzoo's own, left out)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in _OWN_FIELDS}
+        and the label space, visionzoo's own, left out; `label_descriptions` as the reference's
+        {label name: description} dict)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in _OWN_FIELDS}
+        if self.label_descriptions is not None and self.label_names is not None:
+            values["label_descriptions"] = dict(zip(self.label_names, self.label_descriptions, strict=True))
+        return values
 
 
 _OWN_FIELDS = ("results", "eval_set_results", "label_space")
 
 
-_TUPLE_FIELDS = ("input_size", "test_input_size", "label_names")
+_TUPLE_FIELDS = ("input_size", "test_input_size", "label_names", "label_descriptions")
 
 
 def _parse_tag(entry: dict, defaults: dict) -> PretrainedCfg:

@@ -34,15 +34,16 @@ from torch import nn
 from .data.config import DataConfig, resolve_data_config
 from .data.eval_data import UNKNOWN_LABEL, load_eval_data
 from .data.eval_sets import IMAGENET, EvalSet, check_label_space, get_eval_set, set_classes
-from .data.label_spaces import get_label_space, model_label_names
+from .data.label_spaces import get_label_space, model_label_ids, model_label_names
+from .data.labels import ModelClasses
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
 from .errors import DataError, InputSizeError, UserError
 from .evaluation import ClassCount, EvalResult, LabelRule, evaluate
-from .factory import create_model
+from .factory import create_model, model_blueprint
 from .files import atomic_write
 from .pretrained_cfg import PretrainedCfg, ReportedResult
-from .registry import split_name
+from .registry import parse_model_name, split_name
 from .runtime import LOW_PRECISIONS, DistributedContext, resolve_device
 
 
@@ -146,8 +147,11 @@ class Progress:
 def reported_results(cfg: PretrainedCfg | None, name: str, pretrained: bool,
                      eval_set: str = IMAGENET) -> dict[int, ReportedResult]:
     """The tag's published results on `eval_set` by size, where the evaluated weights are that tag's
-    (pretrained, or a checkpoint named with an explicit tag)."""
-    if cfg is None or not (pretrained or split_name(name)[1] is not None):
+    (pretrained, or a checkpoint named with an explicit tag); none for a model folder (its weights are its
+    own)."""
+    if cfg is None or parse_model_name(name)[0] is not None:
+        return {}
+    if not (pretrained or split_name(name)[1] is not None):
         return {}
     return {r.img_size: r for r in cfg.results_on(eval_set)}
 
@@ -248,7 +252,9 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
              distributed: DistributedContext | None = None,
              on_row: Callable[[ValidationRow], None] | None = None, eval_set: str | None = None,
              class_subset: bool = True, per_class: bool = False) -> ValidationResult:
-    """Evaluate `model` ('arch' or 'arch.tag') on the labelled images at `data`, once per input size.
+    """Evaluate `model` ('arch', 'arch.tag' or a model folder) on the labelled images at `data`, once per
+    input size. The data's labels are matched by name to the model's classes (its folder's label names, or
+    its tag's label space: ImageNet synsets), or taken as class indices.
 
     Args:
         eval_set: the named set `data` is (`visionzoo.data.eval_sets.EVAL_SETS`): its layout is checked, its
@@ -259,7 +265,8 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
             (the sets' own rule); False scores all 1000 (no published figure is then comparable).
         per_class: refuse up front data whose images' classes are unknown (ReaL in a flat folder), so that
             the per-class counts the caller will write cover every image.
-        pretrained / checkpoint_path: the weights (the tag's published ones, or a local file); one is needed.
+        pretrained / checkpoint_path: the weights (the tag's published ones, the model folder's, or a local
+            file); one is needed.
         img_sizes: sizes to evaluate at (default: the tag's size, its test size with `use_test_size`).
         crop_pct: the centre crop for every size (default: per size, that of the tag's published result).
         labels_file: 'filename,label' lines for a flat folder of images.
@@ -286,24 +293,27 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     target = resolve_device(device, context.local_rank)
     weights = "pretrained" if pretrained else str(checkpoint_path)
 
-    with torch.device("meta"):  # the architecture's classes, cfg and size rules, without reading weights
-        blueprint = create_model(model)
-        sizes = evaluation_sizes(blueprint, img_sizes, use_test_size)
-        for size in sizes:  # before reading any weights
-            try:
-                probe = create_model(model, img_size=size)
-            except UserError:
-                raise
-            except ValueError as error:  # a family's config refusing the size
-                raise InputSizeError(f"{model} cannot be built for {size}x{size} inputs ({error})") from None
-            probe.check_img_size(size, name=model)
+    # the model's classes, cfg and size rules (its folder's or checkpoint's), without reading weights
+    blueprint = model_blueprint(model, pretrained=pretrained, checkpoint_path=checkpoint_path)
+    sizes = evaluation_sizes(blueprint, img_sizes, use_test_size)
+    for size in sizes:  # before reading any weights
+        try:
+            probe = model_blueprint(model, pretrained=pretrained, checkpoint_path=checkpoint_path,
+                                    num_classes=blueprint.num_classes, img_size=size)
+        except UserError:
+            raise
+        except ValueError as error:  # a family's config refusing the size
+            raise InputSizeError(f"{model} cannot be built for {size}x{size} inputs ({error})") from None
+        probe.check_img_size(size, name=model)
     cfg = blueprint.pretrained_cfg
     if record is not None:
         check_label_space(record, cfg, blueprint.num_classes, model)
     comparable = _comparable_set(record, class_subset)
     reported = reported_results(cfg, model, pretrained, comparable) if comparable else {}
-    tag = cfg.tag if cfg is not None and (pretrained or split_name(model)[1] is not None) else None
-    eval_data = load_eval_data(record, data, blueprint.num_classes, labels_file, class_subset)
+    is_registry_tag = parse_model_name(model)[0] is None and (pretrained or split_name(model)[1] is not None)
+    tag = cfg.tag if cfg is not None and is_registry_tag else None
+    classes = ModelClasses(blueprint.num_classes, model_label_ids(cfg))
+    eval_data = load_eval_data(record, data, classes, labels_file, class_subset)
     dataset = eval_data.dataset
     if per_class and UNKNOWN_LABEL in dataset.labels:
         raise DataError(f"per-class counts on {record.name} need each image's ImageNet class: give the "

@@ -75,7 +75,8 @@ def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
 @pytest.mark.parametrize("make_data,message", [
     (lambda root: root / "missing", "data path .*missing does not exist"),
     (lambda root: root, "no images found in"),
-    (lambda root: synset_folder(root / "cats", ["cat"], 1), "'cat' is not named by ImageNet synset id"),
+    (lambda root: synset_folder(root / "cats", ["cat"], 1),
+     r"'cat' is not one of the model's ImageNet-1k classes \(named by synset id"),
     (lambda root: synset_folder(root / "far", ["1000"], 1),
      "label 1000 is outside the model's classes 0..999"),
 ])

@@ -6,6 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.digits import DIGIT_NAMES, write_digits
+
+
+@pytest.fixture(scope="session")
+def named_digits(tmp_path_factory):
+    """(train folder, val folder) of the digits as 32x32 RGB PNGs, in folders named 'zero'..'nine'."""
+    return write_digits(tmp_path_factory.mktemp("named_digits"), names=DIGIT_NAMES)
+
 
 def run_cli(args: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     """`python -m visionzoo ARGS` in a fresh process, with this checkout's sources first on the path."""

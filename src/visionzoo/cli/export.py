@@ -1,4 +1,5 @@
-"""`visionzoo export MODEL[.TAG] (--pretrained | --checkpoint PATH) --format onnx|pt2|aoti --output FILE`.
+"""`visionzoo export MODEL[.TAG]|FOLDER [--pretrained | --checkpoint PATH] --format onnx|pt2|aoti
+--output FILE`.
 
 Writes the artifact, then (unless --no-verify) runs it on real photos and random batches against the eager
 model and prints the figures; exit status 1 if they are beyond the tolerance.
@@ -7,6 +8,8 @@ model and prints the figures; exit status 1 if they are beyond the tolerance.
 from __future__ import annotations
 
 import argparse
+
+from .options import MODEL_HELP, add_weights_arguments, use_pretrained
 
 FORMATS = ("onnx", "pt2", "aoti")  # kept equal to visionzoo.deploy.export.FORMATS (a test checks)
 
@@ -19,16 +22,14 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL[.TAG]",
-                        help="architecture, optionally with its pretrained tag")
-    weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--pretrained", action="store_true", help="the tag's published weights")
-    weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
+    parser.add_argument("model", metavar="MODEL[.TAG]|FOLDER", help=MODEL_HELP)
+    add_weights_arguments(parser)
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="onnx (onnxruntime), pt2 (torch.export.save) or aoti (AOTInductor package)")
     parser.add_argument("--output", "-o", required=True, metavar="FILE",
                         help="where to write (.onnx or .pt2)")
-    parser.add_argument("--img-size", type=_positive, metavar="N", help="input size (default: the tag's)")
+    parser.add_argument("--img-size", type=_positive, metavar="N",
+                        help="input size (default: the tag's, or the model folder's)")
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument("--batch-size", type=_positive, default=1, metavar="N",
                        help="fixed batch size (default 1)")
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format in ("pt2", "aoti") and not args.output.endswith(".pt2"):
         raise UserError(f"--output {args.output}: name a {args.format} file .pt2")
     # a fixed-size model is built at the export size (its position embedding resampled on load)
-    model = create_model(args.model, pretrained=args.pretrained, checkpoint_path=args.checkpoint,
+    pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
+    model = create_model(args.model, pretrained=pretrained, checkpoint_path=args.checkpoint,
                          img_size=args.img_size).eval()
     img_size = (args.img_size, args.img_size) if args.img_size else default_img_size(model)
     spec = ExportSpec(args.format, img_size, batch_size=args.batch_size, dynamic_batch=args.dynamic_batch,

@@ -35,16 +35,38 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
                         help="where the model runs (default: cuda if available, else cpu)")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model NAME[.TAG] (--pretrained | --checkpoint PATH) [--device cpu|cuda[:N]]."""
-    parser.add_argument("--model", required=True, metavar="NAME[.TAG]",
-                        help="architecture, optionally with its pretrained tag "
-                             "(a bare name means its default tag)")
-    weights = parser.add_mutually_exclusive_group(required=True)
+MODEL_HELP = ("architecture, optionally with its pretrained tag (a bare name means its default tag), or a "
+              "model folder: a folder path, local-dir:PATH or hf-hub:ORG/NAME")
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """(--pretrained | --checkpoint PATH); a model folder brings its own weights (see `use_pretrained`)."""
+    weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", action="store_true",
-                         help="the tag's published weights (Hugging Face cache, or downloaded)")
+                         help="the tag's published weights (Hugging Face cache, or downloaded); "
+                              "implied for a model folder")
     weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] [--device cpu|cuda[:N]]."""
+    parser.add_argument("--model", required=True, metavar="NAME[.TAG]|FOLDER", help=MODEL_HELP)
+    add_weights_arguments(parser)
     add_device_argument(parser)
+
+
+def use_pretrained(model: str, pretrained: bool, checkpoint: str | None) -> bool:
+    """The `pretrained` argument for the library: as given, or True for a model folder named without
+    --checkpoint (it brings its own weights). UserError if a registered name comes with no weights."""
+    from ..errors import UserError
+    from ..registry import parse_model_name
+
+    if pretrained or checkpoint is not None:
+        return pretrained
+    if parse_model_name(model)[0] is not None:
+        return True
+    raise UserError(f"give the weights of {model}: --pretrained (its tag's published weights) or "
+                    "--checkpoint PATH, or name a model folder (which holds its weights)")
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,12 +1,12 @@
-"""`visionzoo predict IMAGE ... --model NAME[.TAG] (--pretrained | --checkpoint PATH)`: top-K classes per
-image."""
+"""`visionzoo predict IMAGE ... --model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH]`: top-K classes
+per image, named as the weights name them, preprocessed as they were trained."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from .options import add_model_arguments, positive_int
+from .options import add_model_arguments, positive_int, use_pretrained
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     check_images(args.images)  # before loading the weights
-    model = create_model(args.model, pretrained=args.pretrained, checkpoint_path=args.checkpoint).eval()
+    pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
+    model = create_model(args.model, pretrained=pretrained, checkpoint_path=args.checkpoint).eval()
     predictions = predict(model.to(device), args.images, args.topk, device)
     if args.json:
         print(json.dumps(predictions, indent=2))

@@ -1,6 +1,7 @@
 """`visionzoo validate`: top-1/top-5 of a model on a labelled image set, at one or more input sizes.
 
-    visionzoo validate --model NAME[.TAG] (--pretrained | --checkpoint PATH) --data PATH [--img-size N ...]
+    visionzoo validate --model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] --data PATH \
+        [--img-size N ...]
     visionzoo validate ... --eval-set imagenet-a --data imagenet-a/   # the set's layout and label rule
     torchrun --nproc-per-node 4 -m visionzoo validate ...     # the same result, sharded over 4 processes
 
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from ..data.eval_sets import EVAL_SETS
 from ..runtime import LOW_PRECISIONS
-from .options import add_model_arguments, non_negative_int, positive_int
+from .options import add_model_arguments, non_negative_int, positive_int, use_pretrained
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--data", required=True, metavar="PATH",
-                        help="class folders named by synset (n01440764/...), a folder with labels.csv, "
+                        help="class folders named as the model's classes (synsets n01440764/... for "
+                             "ImageNet, a fine-tune's own names) or by index, a folder with labels.csv, "
                              "a labels file, a Hugging Face save_to_disk folder, parquet shards "
                              "(folder, file or glob), or webdataset shards (a .tar pattern such as "
                              "'val-{000000..000049}.tar', a list file or a folder; local or URL)")
@@ -78,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
             check_writable(path, what)  # before the evaluation, not after it
     if args.crop_pct is not None and not 0 < args.crop_pct <= 4:
         raise UserError(f"--crop-pct must be in (0, 4], got {args.crop_pct}")
+    pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
     context = init_distributed(resolve_device(args.device).type)
     try:
-        result = validate(args.model, args.data, pretrained=args.pretrained, checkpoint_path=args.checkpoint,
+        result = validate(args.model, args.data, pretrained=pretrained, checkpoint_path=args.checkpoint,
                           img_sizes=args.img_size, crop_pct=args.crop_pct, use_test_size=args.use_test_size,
                           labels_file=args.labels, batch_size=args.batch_size, workers=args.workers,
                           amp=args.amp, channels_last=args.channels_last, device=args.device,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         imagenet_synset_to_index,
         imagenet_synsets,
     )
+    from .labels import ModelClasses
     from .loader import Batch, create_loader
     from .shards.dataset import ShardDataset
     from .shards.writer import write_shards
@@ -42,6 +43,7 @@ _EXPORTS = {
     "DataConfig": "visionzoo.data.config",
     "DataError": "visionzoo.errors",
     "ImageDataset": "visionzoo.data.image_dataset",
+    "ModelClasses": "visionzoo.data.labels",
     "Sample": "visionzoo.data.image_dataset",
     "ShardDataset": "visionzoo.data.shards.dataset",
     "create_dataset": "visionzoo.data.datasets",
@@ -61,6 +63,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageDataset",
+    "ModelClasses",
     "Sample",
     "ShardDataset",
     "create_dataset",

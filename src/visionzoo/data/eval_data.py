@@ -28,6 +28,7 @@ from .eval_sets import (
 from .hf import find_arrow_files
 from .image_dataset import ImageDataset
 from .imagenet import NUM_CLASSES, imagenet_synsets, is_synset
+from .labels import ModelClasses
 
 UNKNOWN_LABEL = -1  # a ReaL image whose original ImageNet class the layout does not give
 
@@ -158,14 +159,18 @@ _LAYOUTS: dict[str, Callable[..., EvalData]] = {
 }
 
 
-def load_eval_data(record: EvalSet | None, path: str | os.PathLike, num_classes: int,
+def load_eval_data(record: EvalSet | None, path: str | os.PathLike, classes: ModelClasses | int,
                    labels_file: str | os.PathLike | None = None, class_subset: bool = True) -> EvalData:
     """The images at `path` read as the set `record` (None: any labelled images, as `create_dataset` reads
-    them), with the inputs of its label rule. `class_subset=False` keeps all 1000 classes of a subset set.
+    them), with the inputs of its label rule, labelled for the model's `classes` (or class count).
+    `class_subset=False` keeps all 1000 classes of a subset set.
 
     Raises DataError for a missing path or a layout that is not the set's."""
+    if not isinstance(classes, ModelClasses):
+        classes = ModelClasses.default(classes)
+    num_classes = classes.num_classes
     if record is None or record.layout == ANY_LAYOUT:
-        return EvalData(create_dataset(path, num_classes, labels_file))
+        return EvalData(create_dataset(path, labels_file=labels_file, classes=classes))
     path = Path(path)
     if not path.exists() and not _is_glob(path):
         raise DataError(f"data path {path} does not exist")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..data.eval_sets import EVAL_SETS, IMAGENET, get_eval_set, set_classes
 from ..errors import UnknownModelError, UserError
-from ..registry import resolve_pretrained_cfg, split_name
+from ..registry import parse_model_name, resolve_pretrained_cfg, split_name
 from ..runtime import PRECISIONS
 
 
@@ -239,6 +239,8 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             if "model" not in record or "img_size" not in record:
                 continue
             name = _model_name(record)
+            if parse_model_name(name)[0] is not None:
+                continue  # a model folder: not a registered model, nothing on the page to compare it with
             try:
                 cfg = resolve_pretrained_cfg(name)
             except UnknownModelError:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..data import create_dataset, create_loader, create_transform, resolve_data_config
+from ..data import ModelClasses, create_dataset, create_loader, create_transform, resolve_data_config
 from ..data.loader import default_workers
 from ..data.samplers import EpochBatchSampler, RepeatBatchSampler, SeededSamples
 from ..data.train_transforms import create_batch_transform, create_train_transform
@@ -24,6 +24,7 @@ from ..runtime import DistributedContext, resolve_device
 from .config import ConfigError, TrainConfig
 from .ema import ModelEma
 from .losses import create_loss
+from .model_folders import data_sha256, run_model_config, training_classes
 from .optim import check_optimizer, create_optimizer, default_lr
 from .param_groups import param_groups
 from .run import Run, RunData, RunModel, RunOptimisation
@@ -51,8 +52,10 @@ def build_run(config: TrainConfig, context: DistributedContext, train_transform:
     resolved = config.replace(lr=optimisation.schedule.lr, num_classes=model.num_classes,
                               img_size=data.data_config.img_size[0], device=device.type, workers=data.workers)
     if context.is_main:
-        write_record(resolved, command, context.world_size, global_batch, optimisation.lr_note)
-    return Run(resolved, context, device, model, data, optimisation)
+        write_record(resolved, command, context.world_size, global_batch, optimisation.lr_note,
+                     data_sha256(data.train_set.dataset))
+    folder_config = run_model_config(model.core, data.data_config, data.label_names, config.task.pretrained)
+    return Run(resolved, context, device, model, data, optimisation, folder_config)
 
 
 def _seed_everything(seed: int) -> None:
@@ -116,7 +119,7 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
         transform = create_train_transform(data_config.img_size, config.augment, data_config.mean,
                                            data_config.std, normalize=False,
                                            interpolation=data_config.interpolation)
-    train_set = create_dataset(task.data, num_classes=num_classes, transform=transform)
+    train_set = create_dataset(task.data, transform=transform, classes=training_classes(model.core))
     world = context.world_size
     if inputs.aug_repeats > 1:
         batches = RepeatBatchSampler.batches_per_epoch(len(train_set), inputs.batch_size, world,
@@ -131,15 +134,16 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
                           f"{accum}); lower {{batch_size}}")
     val_loader = None
     if task.val_data:
-        val_set = create_dataset(task.val_data, num_classes=num_classes,
-                                 transform=create_transform(data_config, normalize=False))
+        val_set = create_dataset(task.val_data, transform=create_transform(data_config, normalize=False),
+                                 classes=ModelClasses(num_classes, train_set.classes))
         val_loader = create_loader(val_set, inputs.batch_size, workers, rank=context.rank, world_size=world,
                                    pin_memory=device.type == "cuda")
     if batch_transform is None:
         batch_transform = create_batch_transform(config.augment, config.mixing, num_classes,
                                                  config.loss.smoothing)
     seed = config.runtime.seed
-    return RunData(data_config=data_config, train_set=SeededSamples(train_set, seed), val_loader=val_loader,
+    return RunData(data_config=data_config, train_set=SeededSamples(train_set, seed),
+                   label_names=train_set.classes, val_loader=val_loader,
                    batch_transform=batch_transform, batch_size=inputs.batch_size,
                    micro_batches=batches // accum * accum, aug_repeats=inputs.aug_repeats, workers=workers,
                    seed=seed, context=context, pin_memory=device.type == "cuda")
@@ -180,8 +184,10 @@ def resolve_lr(config: TrainConfig, global_batch: int) -> tuple[float, str]:
 
 
 def write_record(config: TrainConfig, command: str | None, world_size: int, global_batch: int,
-                 lr_note: str) -> None:
-    """args.yaml: every resolved option, then the versions, the command and the batch it implies."""
+                 lr_note: str, data_hash: str) -> None:
+    """args.yaml: every resolved option, then the versions, the command, the batch it implies and the
+    identity of the training data."""
     extra = {"visionzoo_version": __version__, "torch_version": str(torch.__version__),
-             "command": command, "world_size": world_size, "global_batch": global_batch, "lr_note": lr_note}
+             "command": command, "world_size": world_size, "global_batch": global_batch, "lr_note": lr_note,
+             "data_sha256": data_hash}
     write_text_atomic(Path(config.task.output) / "args.yaml", config.to_yaml(extra))

@@ -30,7 +30,8 @@ SCHEDULES = ("cosine", "step", "constant")
 CLIP_MODES = ("norm", "value")
 LR_SCALE_RULES = ("linear", "sqrt")
 # Keys of a run's args.yaml that record the run rather than set an option (dropped when it is read back).
-RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note")
+RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note",
+               "data_sha256")
 
 
 @dataclass(frozen=True)

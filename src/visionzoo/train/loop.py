@@ -20,6 +20,7 @@ from ..data.transforms import normalize_batch
 from ..evaluation import evaluate
 from ..runtime import precision_dtype
 from .checkpoint import ResumeError, rng_state, save_model_file, save_state, set_rng_state
+from .model_folders import save_weights_folder
 from .outputs import BestTracker, draw_curves, write_summary
 from .progress import TrainProgress
 from .run import Run
@@ -196,9 +197,9 @@ def write_epoch_outputs(run: Run, progress: Progress, output: Path, row: dict,
         meta = {"arch": run.model.arch, "num_classes": str(run.model.num_classes), "epoch": str(epoch),
                 "weights": which, "eval_top1": repr(scores[which])}
         if is_best:
-            save_model_file(output / "best" / "model.safetensors", module.state_dict(), meta)
+            save_weights_folder(output / "best", module.state_dict(), run.folder_config, meta)
         if run.config.outputs.keep > 1 and progress.best.kept(epoch):
-            save_model_file(output / f"epoch-{epoch:03d}" / "model.safetensors", module.state_dict(), meta)
+            save_weights_folder(output / f"epoch-{epoch:03d}", module.state_dict(), run.folder_config, meta)
         for gone in dropped:
             shutil.rmtree(output / f"epoch-{gone:03d}", ignore_errors=True)
     print(line, file=sys.stderr, flush=True)
@@ -223,11 +224,12 @@ def save_checkpoint(run: Run, progress: Progress, output: Path) -> None:
         "ema": ema.state_dict() if ema is not None else None,
         "scaler": run.optim.scaler.state_dict() if run.optim.scaler is not None else None,
         "rng": rngs, "rows": progress.rows, "best": progress.best.entries,
+        "label_names": run.data.label_names,
     }
     save_state(output, state)
     meta = {"arch": model.arch, "num_classes": str(model.num_classes), "step": str(progress.step)}
     last = output / "last"
-    save_model_file(last / "model.safetensors", model.core.state_dict(), {**meta, "weights": "model"})
+    save_weights_folder(last, model.core.state_dict(), run.folder_config, {**meta, "weights": "model"})
     if ema is not None:
         save_model_file(last / "ema.safetensors", ema.state_dict(), {**meta, "weights": "ema"})
 
@@ -258,6 +260,11 @@ def restore_checkpoint(run: Run, state: dict) -> Progress:
                           f"{model.arch}: {reason}") from None
     if run.optim.scaler is not None and state["scaler"] is not None:
         run.optim.scaler.load_state_dict(state["scaler"])
+    names = run.data.label_names
+    if state.get("label_names", names) != names:
+        raise ResumeError(f"the training data's classes changed since {run.config.task.output} started "
+                          f"({len(state['label_names'] or ())} then, {len(names or ())} now); "
+                          "resume it on the same data, or start a new run")
     set_rng_state(state["rng"][run.context.rank])
     return Progress(best=BestTracker(run.config.outputs.keep, list(state["best"])), step=state["step"],
                     epoch=state["epoch"], position=state["position"],

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..data.config import DataConfig
 from ..data.loader import collate_samples
-from ..data.samplers import EpochBatchSampler, RepeatBatchSampler, derive_seed
+from ..data.samplers import EpochBatchSampler, RepeatBatchSampler, SeededSamples, derive_seed
 from ..runtime import DistributedContext
 from .config import TrainConfig
 from .ema import ModelEma
@@ -41,7 +41,8 @@ class RunData:
     """
 
     data_config: DataConfig  # the preprocessing: size, normalisation (done on the device), eval crop
-    train_set: torch.utils.data.Dataset  # SeededSamples: items keyed by (epoch, index[, position])
+    train_set: SeededSamples  # the training images, keyed by (epoch, index[, position])
+    label_names: tuple[str, ...] | None  # the run's classes, by label (from the data, or the head kept)
     val_loader: torch.utils.data.DataLoader | None
     batch_transform: Callable | None  # (images, targets, epoch=) -> (images, targets), on the device
     batch_size: int
@@ -86,7 +87,8 @@ class RunOptimisation:
 @dataclass
 class Run:
     """One process's run: its resolved config (every option as it takes effect, written to args.yaml), its
-    place among the processes, its device, and the three parts the loop works on."""
+    place among the processes, its device, the three parts the loop works on, and the config.json of the
+    model folders it writes (best/, last/, epoch-NNN/: the model at its trained size, with its classes)."""
 
     config: TrainConfig
     context: DistributedContext
@@ -94,6 +96,7 @@ class Run:
     model: RunModel
     data: RunData
     optim: RunOptimisation
+    folder_config: dict
 
     @property
     def updates_per_epoch(self) -> int:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import DataError
-from ..image_dataset import ImageDataset, resolve_label
-from ..imagenet import NUM_CLASSES, imagenet_synsets, is_synset
+from ..image_dataset import ImageDataset
+from ..imagenet import NUM_CLASSES
+from ..labels import ModelClasses, match_labels
 from .index import ShardEntry, ShardIndex, cached_scan, neighbour_index, parse_index
 from .remote import MissingRemote, RemoteCache, read_text
 from .spec import is_url, parent_of, resolve_shards
@@ -170,58 +171,43 @@ def load_entries(spec: str, cache: RemoteCache) -> tuple[list[ShardEntry], tuple
     return entries, next(iter(class_lists), None)
 
 
-def _class_targets(classes: Sequence[str], num_classes: int, where: str) -> list[int]:
-    """The model class index of each of the index's class names: synsets and integers stand for the class
-    they name (as class folders do), other names for their position in the list."""
-    if all(is_synset(name) or name.strip().isdigit() for name in classes):
-        return [resolve_label(name, num_classes, f"{where}: class {name}") for name in classes]
-    if len(classes) > num_classes:
-        raise DataError(f"{where} names {len(classes)} classes, but the model has only {num_classes}")
-    return list(range(len(classes)))
-
-
-def model_labels(entries: Sequence[ShardEntry], classes: Sequence[str] | None, num_classes: int,
+def model_labels(entries: Sequence[ShardEntry], classes: Sequence[str] | None, model: ModelClasses,
                  where: str) -> tuple[list[int], tuple[str, ...] | None]:
-    """(model class index of each sample, the names of those indices where known).
+    """(model class index of each sample, the names of those indices where known), matched to the model's
+    classes as any dataset's labels are (`labels.py`).
 
-    A label is an integer class index (the position in `classes` where the index names them) or a name
-    (one of `classes`, an ImageNet synset, or digits)."""
-    targets = _class_targets(classes, num_classes, where) if classes is not None else None
-    by_name = {name: targets[i] for i, name in enumerate(classes)} if classes is not None else {}
-    resolved: dict[int | str, int] = {}
-    labels = []
+    A label is an integer (the position in the index's `classes` where the index names them, else a class
+    index) or a name."""
+    starts, values, total = [], [], 0
     for entry in entries:
+        starts.append(total)
+        total += len(entry.keys)
         for key, value in zip(entry.keys, entry.labels, strict=True):
-            if value not in resolved:
-                here = f"shard {entry.url}: sample {key}"
-                if targets is not None and isinstance(value, int):
-                    if not 0 <= value < len(targets):
-                        raise DataError(f"{here}: label {value} is not one of the index's {len(targets)} "
-                                        f"classes 0..{len(targets) - 1}")
-                    resolved[value] = targets[value]
-                elif isinstance(value, str) and value in by_name:
-                    resolved[value] = by_name[value]
-                else:
-                    resolved[value] = resolve_label(value, num_classes, here)
-            labels.append(resolved[value])
-    if classes is None or targets == list(range(len(classes))):
-        names = tuple(classes) if classes is not None else None
-    elif num_classes == NUM_CLASSES and all(is_synset(name) for name in classes):
-        names = imagenet_synsets()
-    else:
-        names = None
-    return labels, names
+            if classes is not None and isinstance(value, int):
+                if not 0 <= value < len(classes):
+                    raise DataError(f"shard {entry.url}: sample {key}: label {value} is not one of the "
+                                    f"index's {len(classes)} classes 0..{len(classes) - 1}")
+                value = classes[value]
+            values.append(value)
+
+    def sample(i: int) -> str:
+        entry = bisect.bisect_right(starts, i) - 1
+        return f"shard {entries[entry].url}: sample {entries[entry].keys[i - starts[entry]]}"
+
+    return match_labels(values, model, sample, declared=classes, source=where)
 
 
-def shard_dataset(spec: str, num_classes: int = NUM_CLASSES, transform: Callable | None = None,
+def shard_dataset(spec: str, classes: ModelClasses | int = NUM_CLASSES, transform: Callable | None = None,
                   cache: RemoteCache | None = None) -> ShardDataset:
-    """The webdataset shards `spec` names (see `spec.py`), labelled for a `num_classes` model.
+    """The webdataset shards `spec` names (see `spec.py`), labelled for a model of `classes` (its classes,
+    or its class count: 1000 are ImageNet-1k's).
 
     Raises DataError for missing, truncated or damaged shards, a sample without a label or an image we
     read, and labels the model cannot take, each naming the shard and sample key."""
     cache = cache or RemoteCache.from_environment()
-    entries, classes = load_entries(spec, cache)
-    labels, names = model_labels(entries, classes, num_classes, spec)
+    entries, index_classes = load_entries(spec, cache)
+    model = classes if isinstance(classes, ModelClasses) else ModelClasses.default(classes)
+    labels, names = model_labels(entries, index_classes, model, spec)
     if not labels:
         raise DataError(f"the shards of {spec} hold no samples")
     remote = sum(entry.filesize for entry in entries if is_url(entry.url))
