@@ -76,10 +76,10 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
     Args:
         overwrite: replace a run already in the output folder (otherwise that is an error).
         train_transform: DataConfig -> transform from a PIL image to a (3, H, W) uint8 tensor; default the
-            random-resized crop and flip of `TrainConfig.scale/ratio/hflip`.
+            one `config.augment` makes (by default a random-resized crop and a flip).
         batch_transform: (images, targets, epoch=...) -> (images, targets) on the normalised batch, e.g.
             mixup; targets may become class probabilities.
-        criterion: (logits, targets) -> loss; default cross-entropy with `config.smoothing`.
+        criterion: (logits, targets) -> loss; default the one `config.loss` makes.
         command: the command line, recorded in args.yaml.
         resume_overrides: options given again with `resume` (checked by `resume_config`).
     """
