@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any
 
 from .data.eval_sets import IMAGENET, get_eval_set
-from .data.imagenet import NORMALIZATIONS
+from .image_inputs import NORMALIZATIONS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -39,12 +39,12 @@ from .data.labels import ModelClasses
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
 from .errors import DataError, InputSizeError, UserError
-from .evaluation import ClassCount, DistributedContext, EvalResult, LabelRule, evaluate
+from .evaluation import ClassCount, EvalResult, LabelRule, evaluate
 from .factory import create_model, model_blueprint
 from .files import atomic_write
 from .pretrained_cfg import PretrainedCfg, ReportedResult
 from .registry import parse_model_name, split_name
-from .runtime import LOW_PRECISIONS, resolve_device
+from .runtime import LOW_PRECISIONS, DistributedContext, resolve_device
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         amp: 'bf16' or 'fp16' autocast. device: 'cpu', 'cuda', 'cuda:N' (default: cuda if there is one).
         limit: evaluate this many images, spread over the data. strict: stop at the first unreadable image.
         progress: a bar (terminal) or log lines on stderr. on_row: called with each size's row when done.
-        distributed: this process's place in a torchrun launch (from `evaluation.init_distributed`).
+        distributed: this process's place in a torchrun launch (from `runtime.init_distributed`).
 
     Raises:
         UserError (DataError, InputSizeError, ...): bad data, a size the model cannot take, unreadable data.
