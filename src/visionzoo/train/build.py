@@ -112,7 +112,7 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
     task, inputs, num_classes = config.task, config.inputs, model.num_classes
     # the preprocessing of the model's weights (normalisation, eval crop) at the training size
     data_config = resolve_data_config(model.core, img_size=config.network.img_size, crop_pct=inputs.crop_pct)
-    workers = default_workers(context.world_size) if inputs.workers is None else inputs.workers
+    workers = default_workers(context.local_world_size) if inputs.workers is None else inputs.workers
     if train_transform is not None:
         transform = train_transform(data_config)
     else:

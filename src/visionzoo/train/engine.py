@@ -22,11 +22,13 @@ import torch
 
 from ..runtime import close_distributed, init_distributed, resolve_device
 from .build import build_run
-from .checkpoint import ResumeError, load_state
+from .checkpoint import STATE_FILE, ResumeError, load_state
 from .config import ConfigError, TrainConfig
+from .elastic import elastic_config
 from .loop import Progress, restore_checkpoint, run_epochs
 from .outputs import check_output, prepare_output, write_summary
 
+AUTO = "auto"  # resume the output folder's run if it has a checkpoint, else start it
 # Options that may differ when a run is resumed: they do not change the computation.
 RESUMABLE_CHANGES = ("output", "workers", "log_every", "checkpoint_every", "keep", "device", "epochs")
 
@@ -51,7 +53,8 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
     if unknown:
         raise ConfigError(f"{source}: unknown option {', '.join(map(repr, unknown))}")
     for key, value in given.items():
-        if key in RESUMABLE_CHANGES or value is None:
+        # grad_accum follows the number of processes, which is known later (`check_grad_accum`)
+        if key in RESUMABLE_CHANGES or key == "grad_accum" or value is None:
             continue
         if isinstance(value, tuple):
             value = list(value)
@@ -67,11 +70,32 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
     return stored.replace(**changes)
 
 
+def check_grad_accum(given: int | None, stored: int, now: int, source: str) -> None:
+    """A `grad_accum` given again on resume must be the run's, or the one that keeps its global batch on
+    this number of processes (so the command that started a run can restart it on another)."""
+    if given is not None and given not in (stored, now):
+        raise ResumeError(f"{source} keeps its global batch, so {{grad_accum}} is {now} on this number of "
+                          f"processes, not {given}; leave {{grad_accum}} out to resume it")
+
+
+def auto_resume(output: Path, overwrite: bool) -> tuple[str | None, bool]:
+    """What `resume='auto'` does in `output`: (the run to resume, or None to start afresh; overwrite).
+
+    A folder with a checkpoint is resumed. A run that wrote no checkpoint yet (killed before its first) is
+    started again in place; anything else in the folder is refused as usual."""
+    if (output / STATE_FILE).is_file():
+        return str(output), overwrite
+    return None, overwrite or (output / "args.yaml").is_file()
+
+
 def train(config: TrainConfig | None = None, *, resume: str | None = None, overwrite: bool = False,
           train_transform: Callable | None = None, batch_transform: Callable | None = None,
           criterion: Callable | None = None, command: str | None = None,
           resume_overrides: dict | None = None) -> TrainResult:
-    """Train as `config` says, or continue the run saved at `resume` (a run folder or its checkpoint.pt).
+    """Train as `config` says, or continue the run saved at `resume` (a run folder or its checkpoint.pt;
+    'auto': the run in `config`'s output folder if it wrote a checkpoint, else a fresh start, so that
+    `torchrun --max-restarts` restarts a failed group without a person). The run may resume on another
+    number of processes, mid-epoch too (see `elastic.py`).
 
     Args:
         overwrite: replace a run already in the output folder (otherwise that is an error).
@@ -84,7 +108,11 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         resume_overrides: options given again with `resume` (checked by `resume_config`).
     """
 
-    state = None
+    if resume == AUTO:
+        if config is None:
+            raise ValueError("train(resume='auto') needs the run's config")
+        resume, overwrite = auto_resume(Path(config.task.output), overwrite)
+    state, given_accum = None, None
     if resume is not None:
         state = load_state(resume)
         stored = TrainConfig.from_dict(state["config"], where=str(resume))
@@ -94,16 +122,19 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
             overrides.update({k: v for k, v in config.to_dict().items() if v != defaults[k]})
         overrides.setdefault("output", str(Path(resume) if Path(resume).is_dir() else Path(resume).parent))
         config = resume_config(stored, overrides, str(resume))
+        given_accum = overrides.get("grad_accum")
     if config is None:
         raise ValueError("train() needs a config or a run to resume")
     if not config.task.model or not config.task.data or not config.task.output:
         raise ConfigError("{model}, {data} and {output} must be set")
     context = init_distributed(resolve_device(config.runtime.device).type)
     try:
-        if state is not None and state["world_size"] != context.world_size:
-            raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with "
-                              f"the same number (now {context.world_size}), so the data order stays the same")
-        if state is None:
+        if state is not None:
+            # another number of processes keeps the global batch through grad_accum (elastic.py)
+            stored_accum = config.optim.grad_accum
+            config = elastic_config(config, state["world_size"], context.world_size, str(resume))
+            check_grad_accum(given_accum, stored_accum, config.optim.grad_accum, str(resume))
+        else:
             # Every rank checks before any writes, so that all of them stop on a refused folder (a rank
             # left alone would wait for its peers forever); then one rank prepares it.
             check_output(Path(config.task.output), overwrite)
@@ -117,7 +148,10 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if state is not None:
             progress = restore_checkpoint(run, state)
             if context.is_main:
-                print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}",
+                moved = (f" on {context.world_size} process(es) instead of {state['world_size']}, "
+                         f"{run.config.optim.grad_accum} micro-batch(es) per update"
+                         if state["world_size"] != context.world_size else "")
+                print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}{moved}",
                       file=sys.stderr)
                 write_summary(output, progress.rows)
         run_epochs(run, progress)
