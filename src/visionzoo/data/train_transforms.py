@@ -13,15 +13,17 @@ then mixes (`MixupOptions`), the normalised batch on the device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 
 from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD, size_pair
-from .auto_augment import RandAugment
+from .affine_ops import apply_op_fast
+from .auto_augment import RandAugment, apply_op
 from .config import DEFAULT_INTERPOLATION
 from .mixup import BatchMixer
 from .random_erasing import RandomErasing
+from .train_decode import EncodedTrainTransform
 from .train_options import TRAIN_INTERPOLATIONS, MixupOptions, TrainAugmentation
 from .transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
@@ -49,7 +51,8 @@ class RandomResizedCropRandomInterpolation:
 def create_train_transform(img_size: tuple[int, int] | int,
                            options: TrainAugmentation | Mapping | None = None,
                            mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                           normalize: bool = True, interpolation: str = DEFAULT_INTERPOLATION):
+                           normalize: bool = True, interpolation: str = DEFAULT_INTERPOLATION,
+                           encoded: bool = False):
     """The training transform for `options` at `img_size` (the train crop): PIL image -> (3, H, W) tensor.
 
     Args:
@@ -58,18 +61,47 @@ def create_train_transform(img_size: tuple[int, int] | int,
         normalize: float output normalised with mean/std, followed by random erasing; False: uint8 output,
             no erasing (apply `create_batch_erasing(options)` to the normalised batch instead).
         interpolation: the crop's, where `options.train_interpolation` does not say (the model's).
+        encoded: the same augmentation from the encoded image (`train_decode.EncodedTrainTransform`, which a
+            dataset hands its stored bytes): the crop drawn first, a JPEG decoded at the scale the crop
+            needs, the rest on uint8 tensors; uint8 output only (`normalize` False).
     """
     from torchvision import transforms
 
     options = TrainAugmentation.of(options)
     size = size_pair(img_size)
     interpolation = options.train_interpolation or interpolation
+    if encoded:
+        if normalize:
+            raise ValueError("the encoded training transform gives uint8 tensors; pass normalize=False")
+        steps = _after_crop(options, mean, interpolation, apply_op_fast)
+        flips = (transforms.RandomHorizontalFlip, transforms.RandomVerticalFlip)
+        if all(isinstance(step, flips) for step in steps):  # tensors all the way
+            return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps, True)
+        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation,
+                                     [*steps, PILToUint8Tensor()])
     steps: list = [ToRGB()]
     if interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))
     else:
         steps.append(transforms.RandomResizedCrop(list(size), scale=options.scale, ratio=options.ratio,
                                                   interpolation=_interpolation_mode(interpolation)))
+    steps += _after_crop(options, mean, interpolation, apply_op)
+    if normalize:
+        steps += [transforms.ToTensor(), transforms.Normalize(mean=torch.tensor(mean), std=torch.tensor(std))]
+        erasing = create_batch_erasing(options)
+        if erasing is not None:
+            steps.append(erasing)
+    else:
+        steps.append(PILToUint8Tensor())
+    return transforms.Compose(steps)
+
+
+def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolation: str,
+                apply: Callable) -> list:
+    """The steps after the crop, in the recipes' order, on PIL images (RandAugment's ops: `apply`)."""
+    from torchvision import transforms
+
+    steps: list = []
     if options.hflip > 0:
         steps.append(transforms.RandomHorizontalFlip(options.hflip))
     if options.vflip > 0:
@@ -78,7 +110,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
         fill = tuple(min(255, round(255 * m)) for m in mean)
         # RandAugment's geometric ops take the crop's interpolation where they have it
         steps.append(RandAugment(options.aa, fill=fill, interpolation=interpolation
-                                 if interpolation in TRAIN_INTERPOLATIONS else "bilinear"))
+                                 if interpolation in TRAIN_INTERPOLATIONS else "bilinear", apply=apply))
     elif options.color_jitter:
         jitter = transforms.ColorJitter(*(float(options.color_jitter),) * 3)
         steps.append(jitter if options.color_jitter_prob is None
@@ -88,14 +120,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
     if options.gaussian_blur_prob:
         steps.append(transforms.RandomApply([transforms.GaussianBlur(kernel_size=23)],
                                             p=options.gaussian_blur_prob))
-    if normalize:
-        steps += [transforms.ToTensor(), transforms.Normalize(mean=torch.tensor(mean), std=torch.tensor(std))]
-        erasing = create_batch_erasing(options)
-        if erasing is not None:
-            steps.append(erasing)
-    else:
-        steps.append(PILToUint8Tensor())
-    return transforms.Compose(steps)
+    return steps
 
 
 def create_batch_erasing(options: TrainAugmentation | Mapping) -> RandomErasing | None:

@@ -116,9 +116,10 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
     if train_transform is not None:
         transform = train_transform(data_config)
     else:
+        # from the stored bytes: the crop drawn before decoding, the work on uint8 (train_decode.py)
         transform = create_train_transform(data_config.img_size, config.augment, data_config.mean,
                                            data_config.std, normalize=False,
-                                           interpolation=data_config.interpolation)
+                                           interpolation=data_config.interpolation, encoded=True)
     train_set = create_dataset(task.data, transform=transform, classes=training_classes(model.core))
     world = context.world_size
     if inputs.aug_repeats > 1:
