@@ -72,14 +72,13 @@ def dct_reduction(box: tuple[int, int, int, int], size: tuple[int, int]) -> int:
 
 
 class EncodedTrainTransform(EncodedImageTransform):
-    """Encoded image -> random-resized crop at `size` (`read`), then `steps` (flips, RandAugment, ..., to a
-    (3, H, W) uint8 tensor; `__call__`).
+    """Encoded image -> random-resized crop at `size` (`read`), then `steps` (flips, RandAugment, ...) and
+    a (3, H, W) uint8 tensor (`__call__`).
 
     Args:
         interpolation: of the crop's resize: 'bilinear', 'bicubic', 'nearest', or 'random' (bilinear or
             bicubic per image, drawn before the crop, as `RandomResizedCropRandomInterpolation` does).
-        on_tensors: `steps` work on uint8 tensors (flips do); otherwise they get a PIL image and end with
-            the conversion to a tensor.
+        on_tensors: `steps` work on uint8 tensors (flips do); otherwise on a PIL image.
     """
 
     def __init__(self, size: tuple[int, int], scale: tuple[float, float], ratio: tuple[float, float],
@@ -117,11 +116,22 @@ class EncodedTrainTransform(EncodedImageTransform):
     def __call__(self, image: torch.Tensor | Image.Image) -> torch.Tensor:
         for step in self.steps:
             image = step(image)
-        return image.contiguous()
+        return planar(image)
 
     def __repr__(self) -> str:
         return (f"EncodedTrainTransform(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
                 f"interpolation={self.interpolation}, steps={self.steps})")
+
+
+def planar(image: torch.Tensor | Image.Image) -> torch.Tensor:
+    """A PIL image or a (3, H, W) tensor as a contiguous (3, H, W) uint8 tensor. The pixels are interleaved
+    (Pillow's, or the resize's channels-last output): numpy de-interleaves them about twice as fast as
+    torch's `contiguous`."""
+    if isinstance(image, torch.Tensor):
+        if image.is_contiguous():
+            return image
+        return torch.from_numpy(np.ascontiguousarray(image.numpy()))
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)))
 
 
 def _decode(image: Image.Image, data: bytes | None, reduction: int) -> torch.Tensor:

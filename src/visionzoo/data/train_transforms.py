@@ -77,8 +77,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
         flips = (transforms.RandomHorizontalFlip, transforms.RandomVerticalFlip)
         if all(isinstance(step, flips) for step in steps):  # tensors all the way
             return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps, True)
-        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation,
-                                     [*steps, PILToUint8Tensor()])
+        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps)
     steps: list = [ToRGB()]
     if interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))
