@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from ..errors import VisionzooError
+from .options import flag
 
 # command name -> summary; the module visionzoo.cli.<name> has add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _command_module(args.command).run(args)
-    except VisionzooError as error:
-        print(f"visionzoo {args.command}: error: {error}", file=sys.stderr)
+    except VisionzooError as error:  # the message names arguments by their flags here
+        print(f"visionzoo {args.command}: error: {error.naming(flag)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         sys.stderr.close()

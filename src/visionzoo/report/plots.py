@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MissingDependencyError
+
 
 @dataclass(frozen=True)
 class Point:
@@ -35,8 +37,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as error:
-        raise ImportError("the plots need matplotlib: pip install 'visionzoo[report]' "
-                          "(or pass --no-plots)") from error
+        raise MissingDependencyError("the plots need matplotlib: pip install 'visionzoo[report]' "
+                                     "(or leave them out: {plots=False})") from error
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
