@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+# Where the README lists what visionzoo refuses and why; messages point there where the reason is long.
+REFUSALS = "README.md#what-visionzoo-refuses-and-why"
+
 # `{name}`, or `{name=True}` / `{name=False}` for a switch set one way
 _OPTION = re.compile(r"\{([a-z_][a-z0-9_]*(?:=True|=False)?)\}")
 

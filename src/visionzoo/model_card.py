@@ -66,7 +66,8 @@ def read_results_file(path: str | os.PathLike, dataset: str | None = None) -> tu
     except FileNotFoundError:
         raise UserError(f"{{results}} {path} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{{results}} {path} is not a results file of `visionzoo validate` ({error})") from None
+        raise UserError(f"{{results}} {path} is not a results file of `visionzoo validate` "
+                        f"({error})") from None
     if not parsed:
         raise UserError(f"{{results}} {path} holds no results")
     return str(model), parsed

@@ -131,7 +131,8 @@ class Options:
                 object.__setattr__(self, described.name, (float(value[0]), float(value[1])))
             elif not _KINDS[described.kind][0](value):
                 raise ConfigError(f"{{{described.name}}} takes {_KINDS[described.kind][1]}, got {value!r}")
-            if described.kind is float and not all(map(math.isfinite, _numbers(getattr(self, described.name)))):
+            numbers = _numbers(getattr(self, described.name))
+            if described.kind is float and not all(map(math.isfinite, numbers)):
                 # inf and nan pass every comparison a rule makes (or fail it obscurely): a run with lr inf
                 # trains NaN weights
                 raise ConfigError(f"{{{described.name}}} must be a finite number, got {value!r}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shlex
 
-
 from .options import flag as _flag
 
 

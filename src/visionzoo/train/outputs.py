@@ -16,7 +16,7 @@ from ..files import write_text_atomic
 from .checkpoint import STATE_FILE
 
 SUMMARY_FIELDS = ("epoch", "step", "lr", "train_loss", "eval_loss", "eval_top1", "eval_top5", "ema_eval_loss",
-                  "ema_eval_top1", "ema_eval_top5", "images_per_sec", "seconds")
+                  "ema_eval_top1", "ema_eval_top5", "images_per_sec", "seconds", "unreadable_images")
 # Columns that measure time: they differ between two runs of the same computation.
 TIMING_FIELDS = ("images_per_sec", "seconds")
 RUN_FILES = ("args.yaml", "summary.csv", "curves.png", STATE_FILE, "last", "best")
