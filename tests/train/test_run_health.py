@@ -15,7 +15,7 @@ from visionzoo.cli.main import main
 from visionzoo.errors import ConfigError, DataError, TrainingError
 from visionzoo.train import TrainConfig, train
 from visionzoo.train.checkpoint import load_state
-from visionzoo.train.health import check_finite
+from visionzoo.train.health import check_finite, check_val_outputs
 
 TINY = ["--model", "test_vit", "--num-classes", "2", "--img-size", "32", "--batch-size", "4",
         "--workers", "0", "--epochs", "1", "--opt", "adamw", "--lr", "1e-3"]
@@ -163,6 +163,13 @@ def test_weights_that_stop_being_finite_are_caught_before_they_are_saved(tmp_pat
     with pytest.raises(TrainingError, match=r"the weights stopped being finite by update 3 .*; no checkpoint "
                                             r"had been written"):
         check_finite(no_bad_loss, model, step=3, epoch=0, lr=0.1, output=str(tmp_path), saved_step=None)
+
+
+def test_a_validation_loss_that_is_not_finite_means_outputs_that_are_not(tmp_path):
+    check_val_outputs(2.5, step=4, epoch=1, lr=0.1, output=str(tmp_path), saved_step=4)
+    with pytest.raises(TrainingError, match=r"in epoch 2: the model's outputs on the validation data are not "
+                                            r"finite after update 8 .*\(update 4\) is kept"):
+        check_val_outputs(math.nan, step=8, epoch=1, lr=0.1, output=str(tmp_path), saved_step=4)
 
 
 def test_a_run_on_unreadable_data_raises_in_python(folders, tmp_path):

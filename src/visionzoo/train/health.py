@@ -8,6 +8,7 @@ the ranks, so that all of them stop together; the loss is watched on the device 
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 
@@ -89,11 +90,24 @@ def check_finite(first_bad: torch.Tensor, module: torch.nn.Module, step: int, ep
         what = f"the weights stopped being finite by update {step}"
     else:
         return
+    raise _diverged(what, epoch, lr, output, saved_step)
+
+
+def check_val_outputs(loss: float, step: int, epoch: int, lr: float, output: str,
+                      saved_step: int | None) -> None:
+    """TrainingError if the validation loss is not finite: with finite logits it always is (a log-softmax),
+    so the model's outputs are not, though its weights may still be."""
+    if not math.isfinite(loss):
+        raise _diverged(f"the model's outputs on the validation data are not finite after update {step}",
+                        epoch, lr, output, saved_step)
+
+
+def _diverged(what: str, epoch: int, lr: float, output: str, saved_step: int | None) -> TrainingError:
     kept = (f"the last checkpoint in {output} (update {saved_step}) is kept" if saved_step is not None
             else "no checkpoint had been written")
-    raise TrainingError(f"training diverged in epoch {epoch + 1}: {what} (learning rate {lr:.3g}); {kept}; "
-                        "start a new run with a lower {lr}, or with {clip_grad} "
-                        f"(see {REFUSALS})")
+    return TrainingError(f"training diverged in epoch {epoch + 1}: {what} (learning rate {lr:.3g}); {kept}; "
+                         "start a new run with a lower {lr}, or with {clip_grad} "
+                         f"(see {REFUSALS})")
 
 
 def check_val_reading(count: int, failures: list[tuple[int, str]], name, data: str) -> None:

@@ -24,6 +24,7 @@ from .health import (
     EpochReading,
     check_epoch_reading,
     check_finite,
+    check_val_outputs,
     check_val_reading,
     note_unreadable,
     track_loss,
@@ -227,6 +228,8 @@ def evaluate_epoch(run: Run, progress: Progress, lr: float, used: int) -> tuple[
                               amp=run.config.runtime.amp, channels_last=run.config.runtime.channels_last)
             name = run.data.val_loader.dataset.name
             check_val_reading(result.count, result.failures, name, run.config.task.val_data)
+            check_val_outputs(result.loss, progress.step, progress.epoch, lr, run.config.task.output,
+                              progress.saved_step)
             if result.failures and run.context.is_main and "val" not in progress.noted:
                 note_unreadable("validation", len(result.failures),
                                 [f"{name(index)} ({error})" for index, error in result.failures])
