@@ -61,7 +61,7 @@ def test_check_writable_before_the_work(tmp_path):
 
 def test_stale_temporaries_are_ours_only(tmp_path):
     (tmp_path / "last").mkdir()
-    stale = [tmp_path / ".checkpoint.pt.a1b2c3.tmp", tmp_path / "last" / ".model.safetensors.x9y8.tmp"]
+    stale = [tmp_path / ".checkpoint.pt.a1b2c3d4.tmp", tmp_path / "last" / ".model.safetensors.x9y8_7z6.tmp"]
     for path in stale:
         path.write_bytes(b"\0" * 10)
     (tmp_path / "user.tmp").write_text("not ours: no leading dot")

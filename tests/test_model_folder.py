@@ -306,7 +306,7 @@ def test_export_and_benchmark_use_the_folder_size(folder, tmp_path, capsys):
 
 def test_conflicting_options_are_refused_in_one_line(folder, tmp_path, capsys):
     path, model = folder
-    with pytest.raises(UserError, match="pretrained=True and checkpoint_path= both give the weights"):
+    with pytest.raises(UserError, match="pretrained=True and checkpoint_path both give the weights"):
         visionzoo.create_model(str(path), pretrained=True, checkpoint_path=path / "model.safetensors")
     with pytest.raises(UserError, match="2 label names for a model of 3 classes"):
         visionzoo.save_model_folder(model, tmp_path / "x", label_names=["a", "b"])

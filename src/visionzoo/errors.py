@@ -41,6 +41,10 @@ class VisionzooError(Exception):
         """The message with each argument it names written `name(argument)`."""
         return name_options(self.template, name)
 
+    def __reduce__(self):
+        # sent between processes (the ranks of a run agree on an error) with its names still marked
+        return type(self), (self.template,)
+
 
 class UserError(VisionzooError, ValueError):
     """A value given by the caller (a name, a size, a path, an option value) that cannot be used."""

@@ -18,14 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ..runtime import close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import ResumeError, load_state
 from .config import ConfigError, TrainConfig
 from .loop import Progress, restore_checkpoint, run_epochs
-from .outputs import check_output, prepare_output, write_summary
+from .outputs import open_output, write_summary
 
 # Options that may differ when a run is resumed: they do not change the computation.
 RESUMABLE_CHANGES = ("output", "workers", "log_every", "checkpoint_every", "keep", "device", "epochs")
@@ -99,18 +97,12 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
     if not config.task.model or not config.task.data or not config.task.output:
         raise ConfigError("{model}, {data} and {output} must be set")
     context = init_distributed(resolve_device(config.runtime.device).type)
+    lock = None
     try:
         if state is not None and state["world_size"] != context.world_size:
             raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with "
                               f"the same number (now {context.world_size}), so the data order stays the same")
-        if state is None:
-            # Every rank checks before any writes, so that all of them stop on a refused folder (a rank
-            # left alone would wait for its peers forever); then one rank prepares it.
-            check_output(Path(config.task.output), overwrite)
-            if context.world_size > 1:
-                torch.distributed.barrier()
-            if context.is_main:
-                prepare_output(Path(config.task.output), overwrite)
+        lock = open_output(Path(config.task.output), context, new=state is None, overwrite=overwrite)
         run = build_run(config, context, train_transform, batch_transform, criterion, command)
         output = Path(run.config.task.output)
         progress = Progress.start(run)
@@ -124,4 +116,6 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         best = progress.best.entries[0][0] if progress.best.entries else None
         return TrainResult(output, progress.rows, best, progress.step, context.is_main)
     finally:
+        if lock is not None:
+            lock.release()
         close_distributed()
