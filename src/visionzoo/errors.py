@@ -79,6 +79,17 @@ class OutputError(VisionzooError, OSError):
     """A file or folder that cannot be written (no space, no permission, in use by another run)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was kept and how to go on (one line, exit status 130 from the command line).
+    `shown` is False on the processes of a torchrun group that leave the saying to the first."""
+
+    def __init__(self, message: str = "", shown: bool = True):
+        super().__init__(name_options(message))
+        self.template, self.shown = message, shown
+
+    naming = VisionzooError.naming
+
+
 class MissingDependencyError(VisionzooError, ImportError):
     """An optional dependency that a feature needs is not installed; the message says how to install it."""
 

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import OutputError, VisionzooError
 
 LOCK_FILE = ".visionzoo.lock"
 
@@ -26,7 +26,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(temporary path)` in the folder of `path`, fsync, then rename over `path`.
 
     An operating-system failure (a full disk, no permission, a read-only file system) raises OutputError
-    naming the file; the temporary file is removed.
+    naming the file, also where the writer wrapped it in its own error (see `_system_error`); the temporary
+    file is removed.
     """
     path = Path(path)
     try:
@@ -45,10 +46,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(error, OSError) and not isinstance(error, OutputError):
-            raise OutputError(_cannot_write(path, error)) from None
+        system = _system_error(error)
+        if system is not None:
+            raise OutputError(_cannot_write(path, system)) from None
         raise
     _fsync_dir(path.parent)
+
+
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _system_error(error: BaseException) -> OSError | None:
+    """The operating-system error behind a failed write: `error` itself, the error it was raised from or
+    during (torch.save turns a failed write of a file object into a RuntimeError), or the errno a Rust
+    library's message ends with (safetensors: "... No space left on device (os error 28)")."""
+    seen = set()
+    while error is not None and id(error) not in seen and not isinstance(error, VisionzooError):
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        found = _RUST_OS_ERROR.search(str(error)) if isinstance(error, Exception) else None
+        if found:
+            return OSError(int(found[1]), os.strerror(int(found[1])))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _umask() -> int:
@@ -210,11 +231,14 @@ def write_folder_atomic(path: str | os.PathLike, fill: Callable[[Path], None],
                 os.rmdir(old)
                 os.replace(path, old)
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if old is not tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and old is not tmp and not path.exists():
             os.replace(old, path)  # put the previous folder back
+        system = _system_error(error)
+        if system is not None:
+            raise OutputError(_cannot_write(path, system)) from None
         raise
     _fsync_dir(path.parent)
     if old is not None:

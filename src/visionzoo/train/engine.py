@@ -13,12 +13,14 @@ transform), `batch_transform` (mixup/cutmix on the normalised batch on the devic
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runtime import close_distributed, init_distributed, resolve_device
+from ..errors import Interrupted
+from ..runtime import DistributedContext, close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import ResumeError, load_state
 from .config import ConfigError, TrainConfig
@@ -65,6 +67,20 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
     return stored.replace(**changes)
 
 
+def interrupted(output: Path, saved_step: int | None, context: DistributedContext) -> Interrupted:
+    """What Ctrl-C leaves: the last checkpoint (atomic writes: never a half one) and the command that
+    resumes it, or that there is none."""
+    if saved_step is None:
+        return Interrupted("training interrupted before its first checkpoint: start it again with "
+                           "{overwrite=True} (or another {output})", context.is_main)
+    resume = f"visionzoo train --resume {shlex.quote(str(output))}"
+    # under torchrun: the same number of processes, on which the data order depends
+    how = f"`torchrun ... -m {resume}` on {context.world_size} processes" if context.world_size > 1 else \
+        f"`{resume}`"
+    return Interrupted(f"training interrupted; the last checkpoint in {output} (update {saved_step}) is "
+                       f"kept: resume it with {how}", context.is_main)
+
+
 def train(config: TrainConfig | None = None, *, resume: str | None = None, overwrite: bool = False,
           train_transform: Callable | None = None, batch_transform: Callable | None = None,
           criterion: Callable | None = None, command: str | None = None,
@@ -97,7 +113,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
     if not config.task.model or not config.task.data or not config.task.output:
         raise ConfigError("{model}, {data} and {output} must be set")
     context = init_distributed(resolve_device(config.runtime.device).type)
-    lock = None
+    lock, progress = None, None
     try:
         if state is not None and state["world_size"] != context.world_size:
             raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with "
@@ -115,6 +131,9 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         run_epochs(run, progress)
         best = progress.best.entries[0][0] if progress.best.entries else None
         return TrainResult(output, progress.rows, best, progress.step, context.is_main)
+    except KeyboardInterrupt:
+        saved = progress.saved_step if progress is not None else state["step"] if state is not None else None
+        raise interrupted(Path(config.task.output), saved, context) from None
     finally:
         if lock is not None:
             lock.release()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,8 +281,8 @@ def save_checkpoint(run: Run, progress: Progress, output: Path) -> None:
     """checkpoint.pt (the whole training state: every rank's random states, gathered) and last/ (the
     weights), written by one rank."""
     rngs = _gather_rng(run)  # every rank takes part, one rank writes
-    progress.saved_step = progress.step
     if not run.context.is_main:
+        progress.saved_step = progress.step
         return
     model, ema = run.model, run.model.ema
     state = {
@@ -295,12 +297,32 @@ def save_checkpoint(run: Run, progress: Progress, output: Path) -> None:
         "rng": rngs, "rows": progress.rows, "best": progress.best.entries,
         "label_names": run.data.label_names,
     }
-    save_state(output, state)
+    with _ctrl_c_after():
+        save_state(output, state)
+        progress.saved_step = progress.step  # what a resume starts from: the weights folders follow
     meta = {"arch": model.arch, "num_classes": str(model.num_classes), "step": str(progress.step)}
     last = output / "last"
     save_weights_folder(last, model.core.state_dict(), run.folder_config, {**meta, "weights": "model"})
     if ema is not None:
         save_model_file(last / "ema.safetensors", ema.state_dict(), {**meta, "weights": "ema"})
+
+
+@contextlib.contextmanager
+def _ctrl_c_after():
+    """Ctrl-C while the training state is written takes effect once it is whole and counted: the run stops
+    on the checkpoint it was writing, and the message that follows names the one that is there."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _gather_rng(run: Run) -> list[dict]:

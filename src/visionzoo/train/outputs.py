@@ -3,6 +3,7 @@ summary.csv, curves.png; which weights are best."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -47,6 +48,7 @@ def open_output(folder: Path, context: DistributedContext, new: bool, overwrite:
     interrupted writes left (only while it holds the lock, so never a live writer's). Every process raises
     the same error, so that none waits for a peer that stopped. Returns the lock (None on other ranks)."""
     _agreed(context, lambda: _refuse_file(folder))
+    existed, locked_before = folder.exists(), (folder / LOCK_FILE).exists()
     # Only the main process writes (under torchrun, on every machine), so only it holds the lock.
     lock = _agreed(context, lambda: FolderLock(folder, "run folder") if context.is_main else None)
     try:
@@ -61,8 +63,13 @@ def open_output(folder: Path, context: DistributedContext, new: bool, overwrite:
                     print(f"removed {len(removed)} temporary file(s) that interrupted writes left in "
                           f"{folder}", file=sys.stderr)
     except BaseException:
-        if lock is not None:
+        if lock is not None:  # a refused folder is left as it was found
+            if not locked_before:
+                lock.path.unlink(missing_ok=True)
             lock.release()
+            if not existed:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         raise
     return lock
 
