@@ -158,3 +158,59 @@ def test_ctrl_c_is_one_line_for_every_command(command, monkeypatch, capsys):
     monkeypatch.setattr(module, "run", lambda args: (_ for _ in ()).throw(Interrupted("kept {output}")))
     assert main([command, *argv]) == 130
     assert capsys.readouterr().err == f"visionzoo {command}: kept --output\n"
+
+
+def _constant_run(data, folder):
+    output = folder / "run"
+    assert main(["train", *TINY, "--sched", "constant", "--data", str(data), "--output", str(output)]) == 0
+    return output
+
+
+def _edit(args_yaml, key, value):
+    lines = args_yaml.read_text().splitlines()
+    args_yaml.write_text("\n".join(f"{key}: {value}" if line.startswith(f"{key}:") else line
+                                   for line in lines) + "\n")
+
+
+def test_a_resume_applies_the_edits_of_args_yaml_that_can_change(data, tmp_path, capsys):
+    output = _constant_run(data, tmp_path)
+    _edit(output / "args.yaml", "epochs", 2)
+    _edit(output / "args.yaml", "keep", 2)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming with the edit of args.yaml: epochs 1 -> 2" in err
+    assert "resuming with the edit of args.yaml: keep 1 -> 2" in err
+    assert load_state(output)["epoch"] == 2
+    assert "epochs: 2\n" in (output / "args.yaml").read_text()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lr", 0.5, r"args.yaml was edited after the run wrote it \(--lr 0.001 -> 0.5\); a resume cannot change "
+                r"--lr, which would make it another run: undo the edit, or start a new run from the file "
+                r"with another --output$"),
+    ("model", "test_efficientnet", r"\(--model 'test_vit' -> 'test_efficientnet'\)"),
+    ("lr", "fast", r"args.yaml: --lr takes a number, got 'fast'$"),
+    ("epochs", 1.5, r"args.yaml: --epochs takes a whole number, got 1.5$"),
+])
+def test_a_resume_refuses_an_edit_it_cannot_apply_and_keeps_it(data, tmp_path, capsys, key, value, message):
+    import re
+
+    output = _constant_run(data, tmp_path)
+    _edit(output / "args.yaml", key, value)
+    edited, checkpoint = (output / "args.yaml").read_text(), (output / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(output)]) == 2
+    assert re.search(message, _last_line(capsys))
+    # the edit is not overwritten, the run not touched
+    assert (output / "args.yaml").read_text() == edited
+    assert (output / "checkpoint.pt").read_bytes() == checkpoint
+
+
+def test_a_resume_refuses_an_unknown_option_in_args_yaml(data, tmp_path, capsys):
+    output = _constant_run(data, tmp_path)
+    with (output / "args.yaml").open("a") as f:
+        f.write("learning_rate: 0.1\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(output)]) == 2
+    assert _last_line(capsys).endswith("args.yaml: unknown option 'learning_rate'")

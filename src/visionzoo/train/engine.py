@@ -23,7 +23,7 @@ from ..errors import Interrupted
 from ..runtime import DistributedContext, close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import ResumeError, load_state
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, read_config_file
 from .loop import Progress, restore_checkpoint, run_epochs
 from .outputs import open_output, write_summary
 
@@ -43,10 +43,38 @@ class TrainResult:
     main_process: bool = True  # False on the other ranks of a torchrun group
 
 
-def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
-    """The stored run's config with the options given again on resume; ResumeError for a change that would
-    make it another run (another model, class count, batch ...)."""
+def edited_options(folder: Path, stored: TrainConfig) -> dict:
+    """The options of the run's args.yaml that differ from its checkpoint's: edits made to the file since
+    the run wrote it (an option left out of the file is not an edit). ConfigError for a file that cannot be
+    read, an unknown option or a value of the wrong kind, naming the file."""
+    path = folder / "args.yaml"
+    if not path.is_file():
+        return {}
+    values = read_config_file(path)
+    try:  # the file's values checked as any config's
+        TrainConfig.from_dict(values, where=str(path))
+    except ConfigError as error:
+        prefix = "" if error.template.startswith(str(path)) else f"{path}: "
+        raise ConfigError(prefix + error.template) from None
+    saved = stored.to_dict()
+    return {key: value for key, value in values.items()
+            if (list(value) if isinstance(value, tuple) else value) != saved[key]}
+
+
+def resume_config(stored: TrainConfig, given: dict, source: str, edited: dict | None = None,
+                  edited_in: str = "args.yaml") -> TrainConfig:
+    """The stored run's config with the options given again on resume, and the `edited` options of its
+    args.yaml (`edited_in`) where none is given; ResumeError for a change that would make it another run
+    (another model, class count, batch ...): never silently dropped."""
     values = stored.to_dict()
+    for key, value in (edited or {}).items():
+        if key in given:  # the command line wins over the file
+            continue
+        if key not in RESUMABLE_CHANGES:
+            raise ResumeError(f"{edited_in} was edited after the run wrote it ({{{key}}} {values[key]!r} -> "
+                              f"{value!r}); a resume cannot change {{{key}}}, which would make it another "
+                              "run: undo the edit, or start a new run from the file with another {output}")
+        given = {**given, key: value}
     unknown = sorted(set(given) - set(values))
     if unknown:
         raise ConfigError(f"{source}: unknown option {', '.join(map(repr, unknown))}")
@@ -59,7 +87,8 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
             what = {"model": "architecture", "num_classes": "class count"}.get(key, f"{{{key}}}")
             raise ResumeError(f"{source} is a run of {key}={values[key]!r}, not {value!r}: resuming cannot "
                               f"change its {what}; start a new run with another {{output}} instead")
-    changes = {k: v for k, v in given.items() if k in RESUMABLE_CHANGES and v is not None}
+    changes = {k: v for k, v in given.items()
+               if k in RESUMABLE_CHANGES and (v is not None or k in (edited or {}))}
     epochs = stored.schedule.epochs
     if changes.get("epochs", epochs) != epochs and stored.schedule.sched != "constant":
         raise ResumeError(f"{source} was scheduled for {epochs} epochs; changing {{epochs}} on resume would "
@@ -98,7 +127,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         resume_overrides: options given again with `resume` (checked by `resume_config`).
     """
 
-    state = None
+    state, applied = None, {}
     if resume is not None:
         state = load_state(resume)
         stored = TrainConfig.from_dict(state["config"], where=str(resume))
@@ -106,8 +135,11 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if config is not None:
             defaults = TrainConfig().to_dict()
             overrides.update({k: v for k, v in config.to_dict().items() if v != defaults[k]})
-        overrides.setdefault("output", str(Path(resume) if Path(resume).is_dir() else Path(resume).parent))
-        config = resume_config(stored, overrides, str(resume))
+        folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        overrides.setdefault("output", str(folder))
+        edited = edited_options(folder, stored)
+        config = resume_config(stored, overrides, str(resume), edited, str(folder / "args.yaml"))
+        applied = {k: v for k, v in edited.items() if k not in overrides}
     if config is None:
         raise ValueError("train() needs a config or a run to resume")
     if not config.task.model or not config.task.data or not config.task.output:
@@ -127,6 +159,10 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
             if context.is_main:
                 print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}",
                       file=sys.stderr)
+                before = stored.to_dict()
+                for key, value in applied.items():
+                    print(f"resuming with the edit of args.yaml: {key} {before[key]!r} -> {value!r}",
+                          file=sys.stderr)
                 write_summary(output, progress.rows)
         run_epochs(run, progress)
         best = progress.best.entries[0][0] if progress.best.entries else None
