@@ -73,3 +73,14 @@ def test_the_command_line_names_the_flag_the_library_names_the_argument(hf_home,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "or pass --checkpoint <your copy of " in err, err
     assert "checkpoint_path" not in err
+
+
+def test_the_readme_has_the_section_the_messages_point_to():
+    from visionzoo.errors import REFUSALS
+
+    readme = (SRC.parents[1] / "README.md").read_text()
+    anchor = REFUSALS.split("#")[1]
+    heading = next(line for line in readme.splitlines() if line.startswith("## What visionzoo refuses"))
+    # GitHub's anchor of a heading: lower case, punctuation dropped, spaces as dashes
+    assert re.sub(r"[^\w\- ]", "", heading[3:].lower()).replace(" ", "-") == anchor
+    assert f"]({'#' + anchor})" in readme  # and the README links to it itself

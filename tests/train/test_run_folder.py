@@ -188,7 +188,7 @@ def test_a_resume_applies_the_edits_of_args_yaml_that_can_change(data, tmp_path,
 @pytest.mark.parametrize("key, value, message", [
     ("lr", 0.5, r"args.yaml was edited after the run wrote it \(--lr 0.001 -> 0.5\); a resume cannot change "
                 r"--lr, which would make it another run: undo the edit, or start a new run from the file "
-                r"with another --output$"),
+                r"with another --output \(see README.md#what-visionzoo-refuses-and-why\)$"),
     ("model", "test_efficientnet", r"\(--model 'test_vit' -> 'test_efficientnet'\)"),
     ("lr", "fast", r"args.yaml: --lr takes a number, got 'fast'$"),
     ("epochs", 1.5, r"args.yaml: --epochs takes a whole number, got 1.5$"),

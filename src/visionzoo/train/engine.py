@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Interrupted
+from ..errors import REFUSALS, Interrupted
 from ..runtime import DistributedContext, close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import ResumeError, load_state
@@ -73,7 +73,8 @@ def resume_config(stored: TrainConfig, given: dict, source: str, edited: dict | 
         if key not in RESUMABLE_CHANGES:
             raise ResumeError(f"{edited_in} was edited after the run wrote it ({{{key}}} {values[key]!r} -> "
                               f"{value!r}); a resume cannot change {{{key}}}, which would make it another "
-                              "run: undo the edit, or start a new run from the file with another {output}")
+                              "run: undo the edit, or start a new run from the file with another {output} "
+                              f"(see {REFUSALS})")
         given = {**given, key: value}
     unknown = sorted(set(given) - set(values))
     if unknown:
