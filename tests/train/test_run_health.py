@@ -177,3 +177,29 @@ def test_a_run_on_unreadable_data_raises_in_python(folders, tmp_path):
                          data=str(folders["all_bad"]), output=str(tmp_path / "run"))
     with pytest.raises(DataError, match=r"check the files of data$"):
         train(config)
+
+
+@pytest.mark.heavy
+def test_an_unreadable_micro_batch_under_torchrun_still_meets_its_peers(tmp_path):
+    """Batches of one image, one of them unreadable: its rank has nothing to learn from in that micro-batch
+    while its peer does; it must still take part in the gradient all-reduce (it used to wait forever)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = class_folders(tmp_path / "data", per_class=4)
+    (data / "c1" / "2.png").write_bytes(b"not an image")
+    output = tmp_path / "run"
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launched = subprocess.run(
+        ["timeout", "300", sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+         "2", "-m", "visionzoo", "train", *TINY, "--batch-size", "1", "--data", str(data), "--output",
+         str(output)],
+        env=env, capture_output=True, text=True)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.stderr.count("note: skipped 1 unreadable training image(s): ") == 1  # rank 0 says it
+    row = next(csv.DictReader((output / "summary.csv").open()))
+    assert row["unreadable_images"] == "1" and math.isfinite(float(row["train_loss"]))
+    assert load_state(output)["step"] == 4
