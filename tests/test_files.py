@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -103,3 +104,24 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, half_write)
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.txt"]  # no temporary left behind
+
+
+def test_a_lock_is_not_kept_by_the_processes_its_holder_forked(tmp_path):
+    """kill -9 of a run whose data-loading workers (forked) live on a moment frees its folder at once."""
+    code = ("import os, sys, time; from visionzoo.files import FolderLock; "
+            f"lock = FolderLock({str(tmp_path)!r}); child = os.fork()\n"
+            "if child == 0:\n    time.sleep(60); os._exit(0)\n"
+            "print(child, flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=SRC))
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(OutputError, match=f"in use by process {holder.pid}"):
+            FolderLock(tmp_path)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        os.kill(child, 0)  # the forked child still lives
+        FolderLock(tmp_path).release()  # and the folder is free
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)

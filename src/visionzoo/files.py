@@ -156,9 +156,26 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
 _STALE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.(?:tmp|old)")
 
 
+# The descriptors of the locks this process holds. A forked child (a data-loading worker, a shard writer's
+# pool) closes its copies at once: a lock is held by its own process only, and a holder killed with kill -9
+# frees it at once, not when its last worker notices.
+_HELD: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 class FolderLock:
-    """An exclusive lock on `folder` (a lock file in it, `flock`), held until `release()` or the process
-    ends, whatever the way it ends.
+    """An exclusive lock on `folder` (a lock file in it, `flock`), held until `release()` or this process
+    ends, whatever the way it ends (not by the processes it forks).
 
     A second writer is refused with OutputError naming the process that holds the lock.
     """
@@ -181,14 +198,16 @@ class FolderLock:
             raise OutputError(f"{what} {folder} is in use by process {holder}; wait for it to finish or "
                               "give another folder") from None
         self._fd = fd
+        _HELD.add(fd)
         # who holds it, for the message of the next writer (the host too: the folder may be shared)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and self._fd in _HELD:  # (in a forked child it is already closed)
+            _HELD.discard(self._fd)
             os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+        self._fd = None
 
     def __enter__(self) -> FolderLock:
         return self
