@@ -18,6 +18,7 @@ from visionzoo.files import (
     atomic_write,
     check_writable,
     remove_stale_temporaries,
+    write_folder_atomic,
     write_text_atomic,
 )
 
@@ -125,3 +126,54 @@ def test_a_lock_is_not_kept_by_the_processes_its_holder_forked(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("in_one_step", [True, False])
+def test_a_folder_is_replaced_whole(tmp_path, monkeypatch, in_one_step):
+    from visionzoo import files
+
+    if not in_one_step:  # a system without renameat2: two renames
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    target = tmp_path / "model"
+    write_folder_atomic(target, lambda folder: (folder / "w").write_text("old"))
+    write_folder_atomic(target, lambda folder: (folder / "w").write_text("new"), overwrite=True)
+    assert (target / "w").read_text() == "new" and os.listdir(tmp_path) == ["model"]
+
+
+def test_what_a_killed_folder_write_left_is_cleaned_or_put_back(tmp_path):
+    # killed between the two renames of a replacement: the old folder set aside, none in its place
+    aside = tmp_path / ".model.a1b2c3d4.old"
+    aside.mkdir()
+    (aside / "w").write_text("old")
+    half = tmp_path / ".model.e5f6g7h8.tmp"  # the new one, maybe half written
+    half.mkdir()
+    (half / "w").write_text("ne")
+    removed = remove_stale_temporaries(tmp_path)
+    assert removed == [half] and (tmp_path / "model" / "w").read_text() == "old"
+    assert os.listdir(tmp_path) == ["model"]
+
+
+def test_a_full_disk_behind_a_writers_own_error_is_one_line(tmp_path):
+    import io
+
+    import torch
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def torch_save(tmp):  # torch.save turns the failed write into a RuntimeError raised during it
+        torch.save({"x": torch.zeros(1000)}, FullDisk())
+
+    def rust_writer(tmp):  # safetensors' own writer: the errno at the end of its message
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    for write in (torch_save, rust_writer):
+        with pytest.raises(OutputError, match=r"^cannot write .*c\.pt: no space left on device; free some"):
+            atomic_write(tmp_path / "c.pt", write)
+    with pytest.raises(RuntimeError, match="^a bug$"):  # anything else is not ours to rename
+        atomic_write(tmp_path / "c.pt", lambda tmp: (_ for _ in ()).throw(RuntimeError("a bug")))
+    assert os.listdir(tmp_path) == []
