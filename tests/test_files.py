@@ -111,8 +111,9 @@ def test_a_lock_is_not_kept_by_the_processes_its_holder_forked(tmp_path):
     """kill -9 of a run whose data-loading workers (forked) live on a moment frees its folder at once."""
     code = ("import os, sys, time; from visionzoo.files import FolderLock; "
             f"lock = FolderLock({str(tmp_path)!r}); child = os.fork()\n"
-            "if child == 0:\n    time.sleep(60); os._exit(0)\n"
-            "print(child, flush=True); time.sleep(60)")
+            # the child speaks once it runs (after the fork handlers): it then holds what it inherited
+            "if child == 0:\n    print(os.getpid(), flush=True); time.sleep(60); os._exit(0)\n"
+            "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=SRC))
     child = int(holder.stdout.readline())
