@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -17,6 +18,7 @@ from visionzoo.files import (
     atomic_write,
     check_writable,
     remove_stale_temporaries,
+    write_folder_atomic,
     write_text_atomic,
 )
 
@@ -61,7 +63,7 @@ def test_check_writable_before_the_work(tmp_path):
 
 def test_stale_temporaries_are_ours_only(tmp_path):
     (tmp_path / "last").mkdir()
-    stale = [tmp_path / ".checkpoint.pt.a1b2c3.tmp", tmp_path / "last" / ".model.safetensors.x9y8.tmp"]
+    stale = [tmp_path / ".checkpoint.pt.a1b2c3d4.tmp", tmp_path / "last" / ".model.safetensors.x9y8_7z6.tmp"]
     for path in stale:
         path.write_bytes(b"\0" * 10)
     (tmp_path / "user.tmp").write_text("not ours: no leading dot")
@@ -103,3 +105,76 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, half_write)
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.txt"]  # no temporary left behind
+
+
+def test_a_lock_is_not_kept_by_the_processes_its_holder_forked(tmp_path):
+    """kill -9 of a run whose data-loading workers (forked) live on a moment frees its folder at once."""
+    code = ("import os, sys, time; from visionzoo.files import FolderLock; "
+            f"lock = FolderLock({str(tmp_path)!r}); child = os.fork()\n"
+            # the child speaks once it runs (after the fork handlers): it then holds what it inherited
+            "if child == 0:\n    print(os.getpid(), flush=True); time.sleep(60); os._exit(0)\n"
+            "time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=SRC))
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(OutputError, match=f"in use by process {holder.pid}"):
+            FolderLock(tmp_path)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        os.kill(child, 0)  # the forked child still lives
+        FolderLock(tmp_path).release()  # and the folder is free
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("in_one_step", [True, False])
+def test_a_folder_is_replaced_whole(tmp_path, monkeypatch, in_one_step):
+    from visionzoo import files
+
+    if not in_one_step:  # a system without renameat2: two renames
+        monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    target = tmp_path / "model"
+    write_folder_atomic(target, lambda folder: (folder / "w").write_text("old"))
+    write_folder_atomic(target, lambda folder: (folder / "w").write_text("new"), overwrite=True)
+    assert (target / "w").read_text() == "new" and os.listdir(tmp_path) == ["model"]
+
+
+def test_what_a_killed_folder_write_left_is_cleaned_or_put_back(tmp_path):
+    # killed between the two renames of a replacement: the old folder set aside, none in its place
+    aside = tmp_path / ".model.a1b2c3d4.old"
+    aside.mkdir()
+    (aside / "w").write_text("old")
+    half = tmp_path / ".model.e5f6g7h8.tmp"  # the new one, maybe half written
+    half.mkdir()
+    (half / "w").write_text("ne")
+    removed = remove_stale_temporaries(tmp_path)
+    assert removed == [half] and (tmp_path / "model" / "w").read_text() == "old"
+    assert os.listdir(tmp_path) == ["model"]
+
+
+def test_a_full_disk_behind_a_writers_own_error_is_one_line(tmp_path):
+    import io
+
+    import torch
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def torch_save(tmp):  # torch.save turns the failed write into a RuntimeError raised during it
+        torch.save({"x": torch.zeros(1000)}, FullDisk())
+
+    def rust_writer(tmp):  # safetensors' own writer: the errno at the end of its message
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    for write in (torch_save, rust_writer):
+        with pytest.raises(OutputError, match=r"^cannot write .*c\.pt: no space left on device; free some"):
+            atomic_write(tmp_path / "c.pt", write)
+    with pytest.raises(RuntimeError, match="^a bug$"):  # anything else is not ours to rename
+        atomic_write(tmp_path / "c.pt", lambda tmp: (_ for _ in ()).throw(RuntimeError("a bug")))
+    assert os.listdir(tmp_path) == []

@@ -85,7 +85,7 @@ def test_unknown_option_is_an_error():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (dict(pretrained=True, checkpoint_path="w.safetensors"), "pretrained=True and checkpoint_path= both"),
+    (dict(pretrained=True, checkpoint_path="w.safetensors"), "pretrained=True and checkpoint_path both"),
     (dict(num_classes=-1), "num_classes must be 0 .* got -1"),
     (dict(num_classes=2.5), "num_classes must be 0 .* got 2.5"),
     (dict(in_chans=0), "in_chans must be 1 or more, got 0"),

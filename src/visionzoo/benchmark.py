@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import platform
 import resource
@@ -27,6 +28,7 @@ from .deploy.backends import build_backend, onnxruntime_version
 from .deploy.hardware import cpu_info
 from .errors import UserError
 from .factory import create_model
+from .files import write_text_atomic
 from .flops import model_macs
 from .runtime import precision_dtype
 
@@ -331,18 +333,19 @@ RESULT_FIELDS = [f.name for f in dataclasses.fields(BenchmarkResult)]
 
 
 def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:
-    """Write results as CSV (one row each) or JSON (environment plus a list), chosen by the file's suffix."""
+    """Write results as CSV (one row each) or JSON (environment plus a list), chosen by the file's suffix;
+    whole or not at all (`visionzoo.files`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     records = [dataclasses.asdict(r) for r in results]
     if path.suffix.lower() == ".json":
         document = {"kind": "benchmark", "visionzoo": __version__, "torch": torch.__version__,
                     "results": records}
-        path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(document, indent=1) + "\n")
     elif path.suffix.lower() == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=RESULT_FIELDS)
-            writer.writeheader()
-            writer.writerows(records)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=RESULT_FIELDS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(records)
+        write_text_atomic(path, text.getvalue())
     else:
         raise UserError(f"cannot write results to {str(path)!r}: name the file .csv or .json")

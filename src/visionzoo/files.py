@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import OutputError, VisionzooError
 
 LOCK_FILE = ".visionzoo.lock"
 
@@ -24,7 +26,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call `write(temporary path)` in the folder of `path`, fsync, then rename over `path`.
 
     An operating-system failure (a full disk, no permission, a read-only file system) raises OutputError
-    naming the file; the temporary file is removed.
+    naming the file, also where the writer wrapped it in its own error (see `_system_error`); the temporary
+    file is removed.
     """
     path = Path(path)
     try:
@@ -43,10 +46,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(error, OSError) and not isinstance(error, OutputError):
-            raise OutputError(_cannot_write(path, error)) from None
+        system = _system_error(error)
+        if system is not None:
+            raise OutputError(_cannot_write(path, system)) from None
         raise
     _fsync_dir(path.parent)
+
+
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _system_error(error: BaseException) -> OSError | None:
+    """The operating-system error behind a failed write: `error` itself, the error it was raised from or
+    during (torch.save turns a failed write of a file object into a RuntimeError), or the errno a Rust
+    library's message ends with (safetensors: "... No space left on device (os error 28)")."""
+    seen = set()
+    while error is not None and id(error) not in seen and not isinstance(error, VisionzooError):
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        found = _RUST_OS_ERROR.search(str(error)) if isinstance(error, Exception) else None
+        if found:
+            return OSError(int(found[1]), os.strerror(int(found[1])))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _umask() -> int:
@@ -101,20 +124,58 @@ def check_writable(path: str | os.PathLike, what: str = "output file") -> Path:
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files interrupted `atomic_write`s left in `folder` and its subfolders (only
-    ours: `.NAME.XXXXXXXX.tmp`); returns what was removed. Call it only while holding the folder's lock."""
+    """Delete what interrupted writes left in `folder` and its subfolders (only ours: the files and folders
+    `.NAME.XXXXXXXX.tmp` of `atomic_write` and `write_folder_atomic`, and a replaced folder
+    `.NAME.XXXXXXXX.old`, put back where a kill came between its two renames); returns what was removed.
+    Call it only while holding the folder's lock."""
+    import shutil
+
     removed = []
-    for path in Path(folder).rglob(".*.tmp"):
-        if path.is_file():
+    for path in sorted(Path(folder).rglob(".*.old")):
+        if path.is_dir() and _STALE.fullmatch(path.name):
+            original = path.with_name(_STALE.fullmatch(path.name)[1])
+            if not original.exists():
+                os.replace(path, original)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    for path in sorted(Path(folder).rglob(".*.tmp")):
+        if not _STALE.fullmatch(path.name):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif path.is_file():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
     return removed
 
 
+# what `tempfile.mkstemp/mkdtemp(prefix=".NAME.", suffix=...)` name: the name, 8 random characters
+_STALE = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.(?:tmp|old)")
+
+
+# The descriptors of the locks this process holds. A forked child (a data-loading worker, a shard writer's
+# pool) closes its copies at once: a lock is held by its own process only, and a holder killed with kill -9
+# frees it at once, not when its last worker notices.
+_HELD: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
 class FolderLock:
-    """An exclusive lock on `folder` (a lock file in it, `flock`), held until `release()` or the process
-    ends, whatever the way it ends.
+    """An exclusive lock on `folder` (a lock file in it, `flock`), held until `release()` or this process
+    ends, whatever the way it ends (not by the processes it forks).
 
     A second writer is refused with OutputError naming the process that holds the lock.
     """
@@ -123,22 +184,30 @@ class FolderLock:
         import fcntl
 
         self.path = Path(folder) / LOCK_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = None
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise OutputError(_cannot_write(self.path, error)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "another process"
-            os.close(self._fd)
+            holder = os.pread(fd, 256, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
             raise OutputError(f"{what} {folder} is in use by process {holder}; wait for it to finish or "
                               "give another folder") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        _HELD.add(fd)
+        # who holds it, for the message of the next writer (the host too: the folder may be shared)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and self._fd in _HELD:  # (in a forked child it is already closed)
+            _HELD.discard(self._fd)
             os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+        self._fd = None
 
     def __enter__(self) -> FolderLock:
         return self
@@ -173,16 +242,37 @@ def write_folder_atomic(path: str | os.PathLike, fill: Callable[[Path], None],
                 with open(entry, "rb+") as f:
                     os.fsync(f.fileno())
         _fsync_dir(tmp)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not path.exists():
+        if path.exists() and _exchange(tmp, path):
+            old = tmp  # the previous folder, swapped out in one step
+        else:
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.rmdir(old)
+                os.replace(path, old)
+            os.replace(tmp, path)
+    except BaseException as error:
+        if old is not tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old is not tmp and not path.exists():
             os.replace(old, path)  # put the previous folder back
+        system = _system_error(error)
+        if system is not None:
+            raise OutputError(_cannot_write(path, system)) from None
         raise
     _fsync_dir(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE), so that no moment leaves `b` missing;
+    False where the system or file system cannot (the caller then renames twice, and a kill between the
+    renames leaves `.NAME.XXXXXXXX.old`, which `remove_stale_temporaries` puts back)."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0

@@ -55,7 +55,7 @@ def read_results_file(path: str | os.PathLike, dataset: str | None = None) -> tu
     the data (default: the name of the data folder it read). UserError for anything else."""
     path = Path(path)
     if path.suffix != ".json":
-        raise UserError(f"--results {path}: give the .json file of `visionzoo validate --results-file`")
+        raise UserError(f"{{results}} {path}: give the .json file of `visionzoo validate --results-file`")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         model, data, rows = document["model"], document["data"], document["results"]
@@ -64,11 +64,12 @@ def read_results_file(path: str | os.PathLike, dataset: str | None = None) -> tu
                           interpolation=str(r["interpolation"]), top1=float(r["top1"]), top5=float(r["top5"]),
                           count=int(r["count"])) for r in rows]
     except FileNotFoundError:
-        raise UserError(f"--results {path} does not exist") from None
+        raise UserError(f"{{results}} {path} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"--results {path} is not a results file of `visionzoo validate` ({error})") from None
+        raise UserError(f"{{results}} {path} is not a results file of `visionzoo validate` "
+                        f"({error})") from None
     if not parsed:
-        raise UserError(f"--results {path} holds no results")
+        raise UserError(f"{{results}} {path} holds no results")
     return str(model), parsed
 
 

@@ -16,6 +16,7 @@ torch.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -101,6 +102,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _numbers(value: Any) -> tuple:
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
 # what a value of each option kind may be (from a file: an int where a float is expected), and its name
 _KINDS: dict[type, tuple[Callable[[Any], bool], str]] = {
     bool: (lambda value: isinstance(value, bool), "true or false"),
@@ -126,6 +131,11 @@ class Options:
                 object.__setattr__(self, described.name, (float(value[0]), float(value[1])))
             elif not _KINDS[described.kind][0](value):
                 raise ConfigError(f"{{{described.name}}} takes {_KINDS[described.kind][1]}, got {value!r}")
+            numbers = _numbers(getattr(self, described.name))
+            if described.kind is float and not all(map(math.isfinite, numbers)):
+                # inf and nan pass every comparison a rule makes (or fail it obscurely): a run with lr inf
+                # trains NaN weights
+                raise ConfigError(f"{{{described.name}}} must be a finite number, got {value!r}")
             rule = described.rule
             if rule is not None and not rule.test(getattr(self, described.name)):
                 raise ConfigError(f"{{{described.name}}} must be {rule.text}")

@@ -156,7 +156,7 @@ def save_model_folder(model: nn.Module, path: str | os.PathLike, *, data_config:
     if path.exists() and not path.is_dir():
         raise UserError(f"{path} is a file; give a folder to write the model to")
     if path.exists() and not overwrite:
-        raise UserError(f"{path} already exists; give another folder, or overwrite it (--overwrite)")
+        raise UserError(f"{path} already exists; give another folder, or overwrite it ({{overwrite=True}})")
     write_folder_atomic(path, fill, overwrite=overwrite)
     return path
 
@@ -182,7 +182,8 @@ def _run_folder(run: Path) -> Path:
             return run / name
     wanted = " or ".join(f"{name}/{CONFIG_FILE}" for name in RUN_FOLDERS)
     raise UserError(f"{run} holds no model folder ({wanted}); "
-                    "a run of an older visionzoo: publish ARCH --checkpoint with its best/model.safetensors")
+                    "a run of an older visionzoo: publish its architecture with {checkpoint} set to its "
+                    "best/model.safetensors")
 
 
 def _run_provenance(run: Path) -> Provenance:
@@ -245,7 +246,7 @@ def publish(source: str, output: str | os.PathLike, *, checkpoint: str | None = 
         evaluated, file_rows = read_results_file(path, dataset)
         architecture = _results_architecture(evaluated)
         if architecture is not None and architecture != cfg.architecture:
-            raise UserError(f"--results {path} measured {evaluated} ({architecture}), not this "
+            raise UserError(f"{{results}} {path} measured {evaluated} ({architecture}), not this "
                             f"{cfg.architecture} model")
         rows += file_rows
     output = Path(output)

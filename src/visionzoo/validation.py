@@ -281,13 +281,13 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         UnknownModelError, CheckpointError: the model or its weights.
     """
     if pretrained == (checkpoint_path is not None):
-        raise UserError("give the weights to validate: pretrained=True or checkpoint_path=..., not both")
+        raise UserError("give the weights to validate: {pretrained=True} or {checkpoint_path}, not both")
     if crop_pct is not None and not 0 < crop_pct <= 4:
-        raise UserError(f"crop_pct must be in (0, 4], got {crop_pct}")
+        raise UserError(f"{{crop_pct}} must be in (0, 4], got {crop_pct}")
     if workers is not None and workers < 0:
-        raise UserError(f"workers must be 0 or more, got {workers}")
+        raise UserError(f"{{workers}} must be 0 or more, got {workers}")
     if amp is not None and amp not in LOW_PRECISIONS:
-        raise UserError(f"amp must be one of {', '.join(LOW_PRECISIONS)}, got {amp!r}")
+        raise UserError(f"{{amp}} must be one of {', '.join(LOW_PRECISIONS)}, got {amp!r}")
     record = get_eval_set(eval_set) if eval_set is not None else None
     context = distributed or DistributedContext()
     target = resolve_device(device, context.local_rank)
@@ -325,7 +325,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     def fail_strict(index: int, error: str) -> None:
         if strict:
             raise DataError(f"unreadable image {dataset.name(index)}: {error} "
-                            "(without strict / --strict it is skipped)")
+                            "(without {strict=True} it is skipped)")
 
     rows, bad_images, class_counts = [], {}, []
     run = None

@@ -49,7 +49,7 @@ def hub_file(repo_id: str, filename: str, what: str) -> Path:
     raise CheckpointError(
         f"{what} are not in the Hugging Face cache and cannot be downloaded ({reason}): run "
         f"`hf download {repo_id} {filename}` on a connected machine and copy the cache (HF_HOME), or pass "
-        f"checkpoint_path=<your copy of {filename}>")
+        f"{{checkpoint_path}} <your copy of {filename}>")
 
 
 def endpoint_unreachable(endpoint: str) -> str | None:

@@ -57,7 +57,14 @@ def test_user_errors_are_one_line_with_the_fix(capsys, monkeypatch, tmp_path):
         (["--model", "zzz_*"], "no model matches 'zzz_*'; run `visionzoo models`"),
         (["--model", "test_vit", "--results-file", str(tmp_path / "r.txt")], "name the file .csv or .json"),
         (["--model", "test_vit", "--device", "tpu"], "use cpu or cuda"),
+        # refused before any measuring
+        (["--model", "test_vit", "--results-file", str(tmp_path / "dir.csv")],
+         "is a folder; give a file name"),
+        (["--model", "test_vit", "--results-file", str(tmp_path / "r.txt" / "r.csv")],
+         "is not a writable folder"),
     ]
+    (tmp_path / "r.txt").write_text("a file")
+    (tmp_path / "dir.csv").mkdir()
     for args, message in cases:
         assert main(["benchmark"] + args) == 2
         err = capsys.readouterr().err.strip()

@@ -76,7 +76,7 @@ def test_real_refuses_files_that_are_not_the_val_images(monkeypatch, tmp_path):
     write_coded_image(tmp_path / "cat.jpg", 3)
     with pytest.raises(DataError, match=r"^imagenet-real expects the ImageNet val images, named "
                                         r"ILSVRC2012_val_NNNNNNNN.JPEG \(00000001..00050000\); "
-                                        r"found cat.jpg in .*: use --eval-set imagenet$"):
+                                        r"found cat.jpg in .*: use eval_set imagenet$"):
         _run(tmp_path, "imagenet-real")
 
 

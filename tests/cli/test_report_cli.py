@@ -109,4 +109,4 @@ def test_errors_are_one_line_with_the_fix(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert main(["report", "--output", str(tmp_path / "p.md")]) == 2
-    assert "pip install 'visionzoo[report]' (or pass --no-plots)" in capsys.readouterr().err
+    assert "pip install 'visionzoo[report]' (or leave them out: --no-plots)" in capsys.readouterr().err

@@ -70,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import UserError
+    from ..files import check_writable
     from ..registry import resolve_models
     from ..runtime import resolve_device
 
     if args.results_file and not args.results_file.lower().endswith((".csv", ".json")):
         raise UserError(f"--results-file {args.results_file}: name the file .csv or .json")
+    if args.results_file:  # before measuring, not after
+        check_writable(args.results_file, "results file")
     device = resolve_device(args.device)
     names = resolve_models(args.model)
     threads = torch.get_num_threads()

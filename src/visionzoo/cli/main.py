@@ -10,7 +10,8 @@ import argparse
 import importlib
 import sys
 
-from ..errors import VisionzooError
+from ..errors import Interrupted, VisionzooError
+from .options import flag
 
 # command name -> summary; the module visionzoo.cli.<name> has add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -46,12 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _command_module(args.command).run(args)
-    except VisionzooError as error:
-        print(f"visionzoo {args.command}: error: {error}", file=sys.stderr)
+    except VisionzooError as error:  # the message names arguments by their flags here
+        print(f"visionzoo {args.command}: error: {error.naming(flag)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt as interrupted:  # Ctrl-C: one line (what was kept), the shell's status for it
+        if not isinstance(interrupted, Interrupted):
+            print(f"visionzoo {args.command}: interrupted", file=sys.stderr)
+        elif interrupted.shown:
+            print(f"visionzoo {args.command}: {interrupted.naming(flag)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,25 @@ from __future__ import annotations
 
 import argparse
 
+# The library's messages name arguments and options as `{name}` (`visionzoo.errors`); the command line shows
+# the flag instead: the name with dashes, except for these Python arguments, whose flags are shorter.
+ARGUMENT_FLAGS = {
+    "checkpoint_path": "--checkpoint",
+    "labels_file": "--labels",
+    "img_sizes": "--img-size",
+    "drop_rate": "--drop",
+    "drop_path_rate": "--drop-path",
+    "plots": "--plots",  # only ever switched off: {plots=False} is --no-plots
+}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of an argument or option a message names (`{lr_base}` -> `--lr-base`;
+    `{strict=True}` -> `--strict`, `{plots=False}` -> `--no-plots`): the one mapping every command uses."""
+    name, _, value = name.partition("=")
+    text = ARGUMENT_FLAGS.get(name, "--" + name.replace("_", "-"))
+    return "--no-" + text[2:] if value == "False" else text
+
 
 def _int_at_least(minimum: int, text: str, meaning: str) -> int:
     try:

@@ -43,10 +43,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or DEFAULT_OUTPUT
     if not output.endswith(".md"):
         raise UserError(f"--output {output}: the page is markdown, name it .md (or pass --html)")
-    try:
-        page = generate(output, args.results, plots=not args.no_plots)
-    except ImportError as error:  # matplotlib missing: the message says how to install it
-        raise UserError(str(error)) from error
+    page = generate(output, args.results, plots=not args.no_plots)
     rows = len(page.all_rows)
     plots = f" and {len(page.plots)} plots" if page.plots else ""
     print(f"wrote {output}{plots}: {rows} rows, {len(page.corrections)} corrections of the source page"

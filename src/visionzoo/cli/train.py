@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import shlex
 
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+from .options import flag as _flag
 
 
 def as_flags(text: str) -> str:
-    """`text` (a help text or an error message of the library) with each option it names as `{field}`
-    written as its flag: the one place where config fields become flags."""
+    """`text` (a help text of the library) with each option it names as `{field}` written as its flag."""
     from ..errors import name_options
 
     return name_options(text, _flag)
@@ -112,25 +109,21 @@ def command_line(args: argparse.Namespace, given: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError, UserError
     from ..train import read_config_file, resolve_config, train
 
     given = given_options(args)
     command = command_line(args, given)
     given = {k: None if isinstance(v, _Unset) else v for k, v in given.items()}
-    try:
-        if args.resume == "auto":
-            config = resolve_config(args.config, **given)
-            result = train(config, resume="auto", overwrite=args.overwrite, command=command)
-        elif args.resume:
-            if args.config:
-                given = {**read_config_file(args.config), **given}
-            result = train(resume=args.resume, resume_overrides=given, command=command)
-        else:
-            config = resolve_config(args.config, **given)
-            result = train(config, overwrite=args.overwrite, command=command)
-    except ConfigError as error:
-        raise UserError(error.naming(_flag)) from None
+    if args.resume == "auto":
+        config = resolve_config(args.config, **given)
+        result = train(config, resume="auto", overwrite=args.overwrite, command=command)
+    elif args.resume:
+        if args.config:
+            given = {**read_config_file(args.config), **given}
+        result = train(resume=args.resume, resume_overrides=given, command=command)
+    else:
+        config = resolve_config(args.config, **given)
+        result = train(config, overwrite=args.overwrite, command=command)
     if not result.main_process:
         return 0
     if result.best_top1 is not None:

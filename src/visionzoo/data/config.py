@@ -47,7 +47,7 @@ class DataConfig:
         if self.crop_mode not in CROP_MODES:
             raise UserError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}")
         if not 0 < self.crop_pct <= 4:
-            raise UserError(f"crop_pct must be in (0, 4], got {self.crop_pct}")
+            raise UserError(f"{{crop_pct}} must be in (0, 4], got {self.crop_pct}")
         channels = self.input_size[0]
         if len(self.mean) != channels or len(self.std) != channels:
             raise UserError(f"mean and std need {channels} values (one per channel), "

@@ -75,7 +75,7 @@ def _check_folder_variant(record: EvalSet, path: Path) -> None:
     other = next((s for s in EVAL_SETS.values() if s.folder_name == path.name and s is not record), None)
     if other is not None and record.folder_name is not None:
         raise DataError(f"{path} is the folder of {other.title}, not {record.title}: "
-                        f"use --eval-set {other.name}")
+                        f"use {{eval_set}} {other.name}")
 
 
 # A class-folder layout: what `_describe` says of it, how a refusal names it, and the set to suggest for a
@@ -94,7 +94,7 @@ def _class_folders_set(record: EvalSet, path: Path, num_classes: int, labels_fil
     wanted, expected, suggestions = _FOLDER_LAYOUTS[record.layout]
     found = _describe(path)
     if found != wanted:
-        hint = f": use --eval-set {suggestions[found]}" if found in suggestions else ""
+        hint = f": use {{eval_set}} {suggestions[found]}" if found in suggestions else ""
         raise DataError(f"{record.name} expects {expected}; found {found} in {path}{hint}")
     _check_folder_variant(record, path)
     classes = set_classes(record.name)
@@ -104,7 +104,7 @@ def _class_folders_set(record: EvalSet, path: Path, num_classes: int, labels_fil
         if outside:
             raise DataError(f"{record.name} expects only its {len(classes)} classes; class folder "
                             f"{outside[0]} is not one of them ({len(outside)} such): "
-                            "use --eval-set imagenet or imagenet-sketch")
+                            "use {eval_set} imagenet or imagenet-sketch")
     return EvalData(_non_empty(image_folder(path, num_classes), record, path))
 
 
@@ -112,7 +112,7 @@ def _val_filenames(record: EvalSet, path: Path, num_classes: int, labels_file) -
     if (path.is_dir() and find_arrow_files(path)) or path.suffix == ".parquet" or _is_glob(path):
         raise DataError(f"{record.name} expects the ImageNet val image files (ILSVRC2012_val_00000001.JPEG, "
                         f"...); found Hugging Face dataset files at {path}: unpack the images, or use "
-                        "--eval-set imagenet")
+                        "{eval_set} imagenet")
     unlabelled = (path.is_dir() and labels_file is None and not _class_folders(path)
                   and not any((path / name).is_file() for name in LABEL_FILE_NAMES))
     if unlabelled:  # the val archive as it unpacks: a flat folder, the ImageNet classes not needed
@@ -129,7 +129,7 @@ def _val_filenames(record: EvalSet, path: Path, num_classes: int, labels_file) -
         if not 1 <= number <= len(labels):
             raise DataError(f"{record.name} expects the ImageNet val images, named "
                             f"ILSVRC2012_val_NNNNNNNN.JPEG (00000001..{len(labels):08d}); found "
-                            f"{Path(file).name} in {path}: use --eval-set imagenet")
+                            f"{Path(file).name} in {path}: use {{eval_set}} imagenet")
         accepted = labels[number - 1]
         if not accepted:
             skipped += 1

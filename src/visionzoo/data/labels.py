@@ -74,7 +74,7 @@ def discover_classes(labels: Sequence[Label], declared: Sequence[str] | None,
     names = tuple(declared) if declared is not None else tuple(sorted({str(lab).strip() for lab in labels}))
     if len(names) != num_classes:
         raise DataError(f"{where} has {len(names)} classes ({_shown(names)}), but the model's head has "
-                        f"{num_classes}; give it {len(names)} classes (--num-classes {len(names)})")
+                        f"{num_classes}; give it {len(names)} classes ({{num_classes}} {len(names)})")
     return names
 
 

@@ -50,7 +50,7 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
     def __init__(self, indices: Sequence[int], batch_size: int, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
-            raise UserError(f"batch_size must be at least 1, got {batch_size}")
+            raise UserError(f"{{batch_size}} must be at least 1, got {batch_size}")
         if not 0 <= rank < world_size:
             raise UserError(f"rank {rank} is outside world size {world_size}")
         self.indices = list(indices)

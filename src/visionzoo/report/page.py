@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..data.eval_sets import IMAGENET
+from ..files import write_text_atomic
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
 from ..registry import is_model
 from .corrections import Correction, find_corrections
@@ -299,6 +300,5 @@ def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool
         with_speed = user is not None and throughput_setting(user, page.all_rows) is not None
         page.plots = plot_files(page.layout.year, with_speed)
         write_plots(page, output.parent)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(page), encoding="utf-8")
+    write_text_atomic(output, render(page))
     return page

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MissingDependencyError
+from ..files import atomic_write
+
 
 @dataclass(frozen=True)
 class Point:
@@ -35,8 +38,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as error:
-        raise ImportError("the plots need matplotlib: pip install 'visionzoo[report]' "
-                          "(or pass --no-plots)") from error
+        raise MissingDependencyError("the plots need matplotlib: pip install 'visionzoo[report]' "
+                                     "(or leave them out: {plots=False})") from error
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
 
@@ -110,10 +113,11 @@ def _draw(path: Path, points: Sequence[Point], front: Sequence[Point], front_lab
     axes.legend(loc="lower right")
     figure.tight_layout()
     _place_labels(axes, points, on_front, figure.canvas.get_renderer())
-    path.parent.mkdir(parents=True, exist_ok=True)
     # no "Software" entry: the file should not change with the matplotlib version alone
-    figure.savefig(path, format="png", metadata={"Software": None})
-    plt.close(figure)
+    try:
+        atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", metadata={"Software": None}))
+    finally:
+        plt.close(figure)
 
 
 def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,

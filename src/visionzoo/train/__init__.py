@@ -6,8 +6,8 @@ EMA, checkpoints that resume to the exact bit. `visionzoo train` is a thin comma
                       val_data="photos/val", output="runs/lite0", lr=0.01, epochs=5))
 
 To read training: `config.py` (every option, in groups), `resolve.py` (recipe < file < options),
-`build.py` (a run's parts from its config), `run.py` (the parts), `loop.py` (the epochs), `engine.py`
-(`train`: resume, processes, outputs).
+`build.py` (a run's parts from its config), `run.py` (the parts), `loop.py` (the epochs), `health.py` (what
+stops a run: nothing read, a loss or weights not finite), `engine.py` (`train`: resume, processes, outputs).
 
 Names are imported lazily, so reading `TrainConfig` (the command line's parser does) costs no torch import.
 """

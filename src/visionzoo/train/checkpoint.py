@@ -31,10 +31,12 @@ class ResumeError(ConfigError):
 def save_model_file(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],
                     metadata: dict[str, str] | None = None) -> None:
     """A plain `model.safetensors` state dict, as `create_model(..., checkpoint_path=...)` reads it."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    # serialised here and written by Python, so that a full disk is an OSError naming the file
+    data = save(tensors, metadata=metadata)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 # ---- random states -----------------------------------------------------------------------------------
@@ -71,7 +73,13 @@ def set_rng_state(state: dict) -> None:
 def save_state(folder: str | os.PathLike, state: dict) -> None:
     """Write the training state to `folder/checkpoint.pt` atomically."""
     state = {"format_version": FORMAT_VERSION, **state}
-    atomic_write(Path(folder) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+
+    def write(tmp: str) -> None:
+        # through a Python file: a failed write (a full disk) is an OSError, which torch.save re-raises from
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+
+    atomic_write(Path(folder) / STATE_FILE, write)
 
 
 def find_state(path: str | os.PathLike) -> Path:

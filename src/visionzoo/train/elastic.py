@@ -78,6 +78,14 @@ def rank_loss_sum(sums: list[torch.Tensor], rank: int, world: int) -> torch.Tens
     return torch.zeros((), dtype=torch.float64)
 
 
+def rank_reading(readings: list[list[int]], rank: int, world: int) -> list[int]:
+    """This rank's (micro-batches used, images unreadable) of the epoch so far, as `rank_loss_sum` splits
+    the loss sum."""
+    if len(readings) == world:
+        return list(readings[rank])
+    return [sum(reading[i] for reading in readings) for i in range(2)] if rank == 0 else [0, 0]
+
+
 def reseed_rank(seed: int, step: int, rank: int, world: int) -> None:
     """Fresh random states for a rank that has none of its own in the checkpoint (another world size):
     drawn from (seed, step, rank, world), so that the same elastic resume repeats exactly."""

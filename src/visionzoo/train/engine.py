@@ -13,20 +13,20 @@ transform), `batch_transform` (mixup/cutmix on the normalised batch on the devic
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from ..runtime import close_distributed, init_distributed, resolve_device
+from ..errors import REFUSALS, Interrupted
+from ..runtime import DistributedContext, close_distributed, init_distributed, resolve_device
 from .build import build_run
 from .checkpoint import STATE_FILE, ResumeError, load_state
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, read_config_file
 from .elastic import elastic_config
 from .loop import Progress, restore_checkpoint, run_epochs
-from .outputs import check_output, prepare_output, write_summary
+from .outputs import open_output, write_summary
 
 AUTO = "auto"  # resume the output folder's run if it has a checkpoint, else start it
 # Options that may differ when a run is resumed: they do not change the computation.
@@ -45,10 +45,39 @@ class TrainResult:
     main_process: bool = True  # False on the other ranks of a torchrun group
 
 
-def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
-    """The stored run's config with the options given again on resume; ResumeError for a change that would
-    make it another run (another model, class count, batch ...)."""
+def edited_options(folder: Path, stored: TrainConfig) -> dict:
+    """The options of the run's args.yaml that differ from its checkpoint's: edits made to the file since
+    the run wrote it (an option left out of the file is not an edit). ConfigError for a file that cannot be
+    read, an unknown option or a value of the wrong kind, naming the file."""
+    path = folder / "args.yaml"
+    if not path.is_file():
+        return {}
+    values = read_config_file(path)
+    try:  # the file's values checked as any config's
+        TrainConfig.from_dict(values, where=str(path))
+    except ConfigError as error:
+        prefix = "" if error.template.startswith(str(path)) else f"{path}: "
+        raise ConfigError(prefix + error.template) from None
+    saved = stored.to_dict()
+    return {key: value for key, value in values.items()
+            if (list(value) if isinstance(value, tuple) else value) != saved[key]}
+
+
+def resume_config(stored: TrainConfig, given: dict, source: str, edited: dict | None = None,
+                  edited_in: str = "args.yaml") -> TrainConfig:
+    """The stored run's config with the options given again on resume, and the `edited` options of its
+    args.yaml (`edited_in`) where none is given; ResumeError for a change that would make it another run
+    (another model, class count, batch ...): never silently dropped."""
     values = stored.to_dict()
+    for key, value in (edited or {}).items():
+        if key in given:  # the command line wins over the file
+            continue
+        if key not in RESUMABLE_CHANGES:
+            raise ResumeError(f"{edited_in} was edited after the run wrote it ({{{key}}} {values[key]!r} -> "
+                              f"{value!r}); a resume cannot change {{{key}}}, which would make it another "
+                              "run: undo the edit, or start a new run from the file with another {output} "
+                              f"(see {REFUSALS})")
+        given = {**given, key: value}
     unknown = sorted(set(given) - set(values))
     if unknown:
         raise ConfigError(f"{source}: unknown option {', '.join(map(repr, unknown))}")
@@ -62,7 +91,8 @@ def resume_config(stored: TrainConfig, given: dict, source: str) -> TrainConfig:
             what = {"model": "architecture", "num_classes": "class count"}.get(key, f"{{{key}}}")
             raise ResumeError(f"{source} is a run of {key}={values[key]!r}, not {value!r}: resuming cannot "
                               f"change its {what}; start a new run with another {{output}} instead")
-    changes = {k: v for k, v in given.items() if k in RESUMABLE_CHANGES and v is not None}
+    changes = {k: v for k, v in given.items()
+               if k in RESUMABLE_CHANGES and (v is not None or k in (edited or {}))}
     epochs = stored.schedule.epochs
     if changes.get("epochs", epochs) != epochs and stored.schedule.sched != "constant":
         raise ResumeError(f"{source} was scheduled for {epochs} epochs; changing {{epochs}} on resume would "
@@ -86,6 +116,19 @@ def auto_resume(output: Path, overwrite: bool) -> tuple[str | None, bool]:
     if (output / STATE_FILE).is_file():
         return str(output), overwrite
     return None, overwrite or (output / "args.yaml").is_file()
+
+
+def interrupted(output: Path, saved_step: int | None, context: DistributedContext) -> Interrupted:
+    """What Ctrl-C leaves: the last checkpoint (atomic writes: never a half one) and the command that
+    resumes it, or that there is none."""
+    if saved_step is None:
+        return Interrupted("training interrupted before its first checkpoint: start it again with "
+                           "{overwrite=True} (or another {output})", context.is_main)
+    resume = f"visionzoo train --resume {shlex.quote(str(output))}"
+    # under torchrun: any number of processes that keeps the global batch (elastic.py)
+    how = f"`torchrun ... -m {resume}`" if context.world_size > 1 else f"`{resume}`"
+    return Interrupted(f"training interrupted; the last checkpoint in {output} (update {saved_step}) is "
+                       f"kept: resume it with {how}", context.is_main)
 
 
 def train(config: TrainConfig | None = None, *, resume: str | None = None, overwrite: bool = False,
@@ -112,7 +155,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if config is None:
             raise ValueError("train(resume='auto') needs the run's config")
         resume, overwrite = auto_resume(Path(config.task.output), overwrite)
-    state, given_accum = None, None
+    state, applied, given_accum = None, {}, None
     if resume is not None:
         state = load_state(resume)
         stored = TrainConfig.from_dict(state["config"], where=str(resume))
@@ -120,28 +163,25 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if config is not None:
             defaults = TrainConfig().to_dict()
             overrides.update({k: v for k, v in config.to_dict().items() if v != defaults[k]})
-        overrides.setdefault("output", str(Path(resume) if Path(resume).is_dir() else Path(resume).parent))
-        config = resume_config(stored, overrides, str(resume))
+        folder = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        overrides.setdefault("output", str(folder))
+        edited = edited_options(folder, stored)
+        config = resume_config(stored, overrides, str(resume), edited, str(folder / "args.yaml"))
+        applied = {k: v for k, v in edited.items() if k not in overrides}
         given_accum = overrides.get("grad_accum")
     if config is None:
         raise ValueError("train() needs a config or a run to resume")
     if not config.task.model or not config.task.data or not config.task.output:
         raise ConfigError("{model}, {data} and {output} must be set")
     context = init_distributed(resolve_device(config.runtime.device).type)
+    lock, progress = None, None
     try:
         if state is not None:
             # another number of processes keeps the global batch through grad_accum (elastic.py)
             stored_accum = config.optim.grad_accum
             config = elastic_config(config, state["world_size"], context.world_size, str(resume))
             check_grad_accum(given_accum, stored_accum, config.optim.grad_accum, str(resume))
-        else:
-            # Every rank checks before any writes, so that all of them stop on a refused folder (a rank
-            # left alone would wait for its peers forever); then one rank prepares it.
-            check_output(Path(config.task.output), overwrite)
-            if context.world_size > 1:
-                torch.distributed.barrier()
-            if context.is_main:
-                prepare_output(Path(config.task.output), overwrite)
+        lock = open_output(Path(config.task.output), context, new=state is None, overwrite=overwrite)
         run = build_run(config, context, train_transform, batch_transform, criterion, command)
         output = Path(run.config.task.output)
         progress = Progress.start(run)
@@ -153,9 +193,18 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
                          if state["world_size"] != context.world_size else "")
                 print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}{moved}",
                       file=sys.stderr)
+                before = stored.to_dict()
+                for key, value in applied.items():
+                    print(f"resuming with the edit of args.yaml: {key} {before[key]!r} -> {value!r}",
+                          file=sys.stderr)
                 write_summary(output, progress.rows)
         run_epochs(run, progress)
         best = progress.best.entries[0][0] if progress.best.entries else None
         return TrainResult(output, progress.rows, best, progress.step, context.is_main)
+    except KeyboardInterrupt:
+        saved = progress.saved_step if progress is not None else state["step"] if state is not None else None
+        raise interrupted(Path(config.task.output), saved, context) from None
     finally:
+        if lock is not None:
+            lock.release()
         close_distributed()

@@ -29,7 +29,7 @@ def training_classes(model: nn.Module) -> ModelClasses:
     (kept from its tag or folder), else the data's own (a new head)."""
     names = model_label_ids(model.pretrained_cfg)
     return ModelClasses(model.num_classes, names, from_data=names is None,
-                        hint="to train a new head on the data's own classes, give --num-classes")
+                        hint="to train a new head on the data's own classes, give {num_classes}")
 
 
 def run_model_config(model: nn.Module, data_config: DataConfig, label_names: tuple[str, ...] | None,

@@ -1,22 +1,24 @@
-"""What a run writes besides checkpoints: args.yaml, summary.csv, curves.png; which weights are best."""
+"""The run folder and what a run writes besides checkpoints: one writer per folder (its lock), args.yaml,
+summary.csv, curves.png; which weights are best."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
-import os
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..files import write_text_atomic
+from ..errors import ConfigError, VisionzooError
+from ..files import LOCK_FILE, FolderLock, atomic_write, remove_stale_temporaries, write_text_atomic
+from ..runtime import DistributedContext
 from .checkpoint import STATE_FILE
 
 SUMMARY_FIELDS = ("epoch", "step", "lr", "train_loss", "eval_loss", "eval_top1", "eval_top5", "ema_eval_loss",
-                  "ema_eval_top1", "ema_eval_top5", "images_per_sec", "seconds")
+                  "ema_eval_top1", "ema_eval_top5", "images_per_sec", "seconds", "unreadable_images")
 # Columns that measure time: they differ between two runs of the same computation.
 TIMING_FIELDS = ("images_per_sec", "seconds")
 RUN_FILES = ("args.yaml", "summary.csv", "curves.png", STATE_FILE, "last", "best")
@@ -28,11 +30,69 @@ class OutputExistsError(ConfigError, FileExistsError):
 
 def check_output(folder: Path, overwrite: bool) -> None:
     """Raise OutputExistsError for a file, or a folder that holds files without `overwrite`."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"{{output}} {folder} is a file; give a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+    _refuse_file(folder)
+    if folder.is_dir() and any(e.name != LOCK_FILE for e in folder.iterdir()) and not overwrite:
         raise OutputExistsError(f"{{output}} {folder} already holds files; pass {{resume}} {folder} to "
                                 "continue that run, {overwrite} to replace it, or another {output}")
+
+
+def _refuse_file(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{{output}} {folder} is a file; give a folder")
+
+
+def open_output(folder: Path, context: DistributedContext, new: bool, overwrite: bool) -> FolderLock | None:
+    """Make `folder` this run's, before anything is written to it: the main process takes its lock for the
+    run's life (a second run on it is refused, naming the process that holds it); a `new` run's folder must
+    be empty unless `overwrite`; then the main process prepares it and removes the temporary files that
+    interrupted writes left (only while it holds the lock, so never a live writer's). Every process raises
+    the same error, so that none waits for a peer that stopped. Returns the lock (None on other ranks)."""
+    _agreed(context, lambda: _refuse_file(folder))
+    existed, locked_before = folder.exists(), (folder / LOCK_FILE).exists()
+    # Only the main process writes (under torchrun, on every machine), so only it holds the lock.
+    lock = _agreed(context, lambda: FolderLock(folder, "run folder") if context.is_main else None)
+    try:
+        if new:
+            _agreed(context, lambda: check_output(folder, overwrite))
+        if context.is_main:
+            if new:
+                prepare_output(folder, overwrite)
+            if not new or overwrite:
+                removed = remove_stale_temporaries(folder)
+                if removed:
+                    print(f"removed {len(removed)} temporary file(s) that interrupted writes left in "
+                          f"{folder}", file=sys.stderr)
+    except BaseException:
+        if lock is not None:  # a refused folder is left as it was found
+            if not locked_before:
+                lock.path.unlink(missing_ok=True)
+            lock.release()
+            if not existed:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
+    return lock
+
+
+def _agreed(context: DistributedContext, action):
+    """`action()` on every process; if it raised a VisionzooError on any of them, every process raises the
+    first (by rank)."""
+    error, result = None, None
+    try:
+        result = action()
+    except VisionzooError as raised:
+        error = raised
+    if context.world_size > 1:
+        import torch.distributed
+
+        errors: list = [None] * context.world_size
+        torch.distributed.all_gather_object(errors, error)
+        error = next((e for e in errors if e is not None), None)
+    if error is not None:
+        if result is not None and hasattr(result, "release"):
+            result.release()
+        raise error
+    return result
 
 
 def prepare_output(folder: Path, overwrite: bool) -> None:
@@ -93,10 +153,10 @@ def draw_curves(folder: Path, rows: list[dict]) -> None:
     axes[0].legend()
     axes[1].legend()
     fig.tight_layout()
-    tmp = folder / ".curves.png.tmp"
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    os.replace(tmp, folder / "curves.png")
+    try:
+        atomic_write(folder / "curves.png", lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
 
 
 @dataclass

@@ -140,7 +140,7 @@ def read_source(src: str | os.PathLike, labels_file: str | os.PathLike | None = 
         elif labels_file is None:
             source = _labels_file(path.parent, path)
         else:
-            raise DataError(f"data path {path} is a file; pass the folder of images with --labels "
+            raise DataError(f"data path {path} is a file; pass the folder of images with {labels_file} "
                             f"{labels_file}")
     elif labels_file is not None:
         source = _labels_file(path, Path(labels_file))
