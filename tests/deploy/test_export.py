@@ -18,7 +18,14 @@ from tests.reference import calibrate_batch_norms_, randomise_
 from visionzoo.cli import export as export_cli
 from visionzoo.cli.main import main
 from visionzoo.deploy import export as export_module
-from visionzoo.deploy.export import FORMATS, ExportError, ExportSpec, export_model, load_exported
+from visionzoo.deploy.export import (
+    FORMATS,
+    ExportError,
+    ExportSpec,
+    export_model,
+    load_exported,
+    write_artifact,
+)
 from visionzoo.deploy.optimize import default_img_size
 from visionzoo.deploy.verify import compare, verification_inputs
 from visionzoo.factory import parameter_count
@@ -41,7 +48,7 @@ def _randomised(name: str) -> nn.Module:
 
 
 def _export_and_compare(model, spec: ExportSpec, path):
-    export_model(model, spec, path)
+    write_artifact(model, spec, path)
     fixed = None if spec.dynamic_batch else spec.batch_size
     inputs = verification_inputs(model, spec.img_size, fixed_batch=fixed)
     try:
@@ -84,7 +91,7 @@ def test_odd_sizes_through_ceil_mode_average_pooling(arch, tmp_path):
 def test_large_models_keep_their_weights_beside_the_onnx_file(tmp_path, monkeypatch, limit, external):
     monkeypatch.setattr(export_module, "EXTERNAL_DATA_BYTES", limit)
     path = tmp_path / "m.onnx"
-    export_model(_randomised("test_efficientnet"), ExportSpec("onnx", (64, 64)), path)
+    export_model(_randomised("test_efficientnet"), path, img_size=64)
     side_files = [p.name for p in tmp_path.iterdir() if p.name != "m.onnx"]
     assert bool(side_files) == external
     run = load_exported(path, "onnx")  # onnxruntime finds the side file
@@ -100,10 +107,11 @@ class _DataDependent(nn.Module):
 
 def test_what_the_exporter_cannot_take_is_one_line(tmp_path):
     with pytest.raises(ExportError) as info:
-        export_model(_DataDependent(), ExportSpec("pt2", (8, 8)), tmp_path / "m.pt2")
+        export_model(_DataDependent(), tmp_path / "m.pt2", "pt2", img_size=8)
     assert "\n" not in str(info.value) and "torch.export cannot capture this model" in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
     with pytest.raises(ExportError, match="name the output m.pt2"):
-        export_model(_DataDependent(), ExportSpec("pt2", (8, 8)), tmp_path / "m.onnx")
+        export_model(_DataDependent(), tmp_path / "m.onnx", "pt2", img_size=8)
 
 
 @pytest.mark.heavy
@@ -138,11 +146,12 @@ def test_cli_fails_when_the_artifact_disagrees(checkpoint, tmp_path, capsys, mon
     assert main(["export", "test_byobnet", "--checkpoint", str(checkpoint), "--format", "pt2",
                  "--output", str(tmp_path / "m.pt2"), "--img-size", "64"]) == 1
     assert "verification FAILED" in capsys.readouterr().out
+    assert not (tmp_path / "m.pt2").exists() and list(tmp_path.iterdir()) == [checkpoint]
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--format", "pt2", "--output", "m.pt2", "--opset", "17"], "--opset applies to ONNX only"),
-    (["--format", "onnx", "--output", "m.pt2"], "name an ONNX file .onnx"),
+    (["--format", "onnx", "--output", "m.pt2"], "an ONNX file is named .onnx; name the output m.onnx"),
 ])
 def test_cli_refuses_options_the_format_cannot_take(checkpoint, argv, message, capsys):
     assert main(["export", "test_byobnet", "--checkpoint", str(checkpoint), *argv]) == 2
@@ -150,5 +159,8 @@ def test_cli_refuses_options_the_format_cannot_take(checkpoint, argv, message, c
     assert message in err and err.count("\n") == 1
 
 
-def test_cli_format_choices_are_the_exporters():
-    assert export_cli.FORMATS == FORMATS
+def test_cli_refuses_an_unknown_format(checkpoint, capsys):
+    assert main(["export", "test_byobnet", "--checkpoint", str(checkpoint), "--format", "tflite",
+                 "--output", "m.onnx"]) == 2
+    assert f"choose one of {', '.join(FORMATS)}" in capsys.readouterr().err
+    assert not hasattr(export_cli, "FORMATS")  # one list, in the library

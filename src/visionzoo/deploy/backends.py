@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .export import ExportSpec, export_model
+from .export import ExportSpec, write_artifact
 from .optimize import optimize_for_inference
 from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, compare, verification_inputs
 
@@ -41,7 +41,7 @@ def _onnxruntime_session(model: nn.Module,
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
-        export_model(model, ExportSpec("onnx", tuple(x.shape[-2:]), batch_size=x.shape[0]), path)
+        write_artifact(model, ExportSpec("onnx", tuple(x.shape[-2:]), batch_size=x.shape[0]), path)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # torch's threads: a fair comparison
         start = time.perf_counter()

@@ -38,7 +38,11 @@ FLOAT32_MARGIN = 8.0
 
 
 class VerificationError(VisionzooError, RuntimeError):
-    """A deployed model disagrees with its eager model beyond the tolerance."""
+    """A deployed model disagrees with its eager model beyond the tolerance (`verification`: the figures)."""
+
+    def __init__(self, message: str, verification: Verification | None = None):
+        super().__init__(message)
+        self.verification = verification
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class Verification:
         if not self.passed:
             worst = max(self.comparisons, key=lambda c: c.rel_diff / c.rtol + c.top1_errors)
             raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} (tolerance "
-                                    f"{worst.rtol:g}); rerun with verification off to keep it anyway")
+                                    f"{worst.rtol:g}); rerun with verification off to keep it anyway", self)
         return self
 
 
@@ -160,11 +164,12 @@ class _Float64Twin:
 @torch.no_grad()
 def compare(reference: Callable[[torch.Tensor], torch.Tensor],
             candidate: Callable[[torch.Tensor], torch.Tensor], inputs: dict[str, torch.Tensor],
-            rtol: float = FP32_RTOL) -> Verification:
+            rtol: float = FP32_RTOL, top1_margin: float | None = None) -> Verification:
     """Run both on every input set and compare their logits (float32 on the CPU).
 
     `reference` is the eager model; for a float32 comparison that misses `rtol` it is also run in float64
-    (see the module's docstring).
+    (see the module's docstring). `top1_margin`: the near-tie margin (relative to the logit scale) for the
+    top-1 rule where it is not `rtol` (int8: logits are not gated, only the top-1, with `rtol` infinite).
     """
     comparisons = []
     float64 = _Float64Twin(reference)
@@ -180,7 +185,8 @@ def compare(reference: Callable[[torch.Tensor], torch.Tensor],
         if diff > rtol * scale and rtol <= FP32_RTOL and float64.available():
             float32_error = float64.relative_error(batch, expected)
             tolerance = max(rtol, FLOAT32_MARGIN * float32_error)
-        agree, errors = _top1_errors(expected, actual, tolerance * scale)
+        margin = tolerance if top1_margin is None else top1_margin
+        agree, errors = _top1_errors(expected, actual, margin * scale)
         comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors, tolerance,
                                       float32_error))
     return Verification(tuple(comparisons), rtol)
