@@ -415,7 +415,7 @@ def load_int8(path: str | os.PathLike, format: str, compiled: bool = False) -> C
     with _quiet():
         module = torch.export.load(str(path)).module()
     if compiled:
-        module = compile_int8(module)
+        module = compile_program(module)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -424,8 +424,9 @@ def load_int8(path: str | os.PathLike, format: str, compiled: bool = False) -> C
     return run
 
 
-def compile_int8(module: nn.Module) -> nn.Module:
-    """Inductor with freezing: the quantize/dequantize pairs around convs and linears become int8 kernels."""
+def compile_program(module: nn.Module) -> nn.Module:
+    """Inductor with freezing (weights as constants); in a PT2E program the quantize/dequantize pairs around
+    convs and linears become int8 kernels."""
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True  # the PT2E lowering needs constant weights
