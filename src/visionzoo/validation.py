@@ -30,6 +30,9 @@ from .data.config import DataConfig, resolve_data_config
 from .data.datasets import create_dataset
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
+from .deploy.accuracy import PredictionRecorder, agreement
+from .deploy.metadata import is_artifact
+from .deploy.runners import build_runner, check_backend, load_runner
 from .errors import DataError, InputSizeError, UserError
 from .evaluation import DistributedContext, EvalResult, evaluate
 from .factory import create_model
@@ -58,6 +61,8 @@ class ValidationRow:
     reported_top5: float | None = None
     top1_diff: float | None = None
     top5_diff: float | None = None
+    backend: str = "eager"  # visionzoo.deploy.runners.BACKENDS, or the exported file's
+    top1_agreement: float | None = None  # % of images with eager's top-1 (non-eager backends)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -190,8 +195,11 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
              amp: str | None = None, channels_last: bool = False, device: str | None = None,
              limit: int | None = None, strict: bool = False, progress: bool = False,
              distributed: DistributedContext | None = None,
-             on_row: Callable[[ValidationRow], None] | None = None) -> ValidationResult:
+             on_row: Callable[[ValidationRow], None] | None = None, backend: str = "eager",
+             calibration: str | os.PathLike | None = None, calibration_count: int = 200) -> ValidationResult:
     """Evaluate `model` ('arch' or 'arch.tag') on the labelled images at `data`, once per input size.
+
+    `model` may also be an exported file (.onnx, .pt2): its preprocessing and classes are read from it.
 
     Args:
         pretrained / checkpoint_path: the weights (the tag's published ones, or a local file); one is needed.
@@ -203,13 +211,25 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         limit: evaluate this many images, spread over the data. strict: stop at the first unreadable image.
         progress: a bar (terminal) or log lines on stderr. on_row: called with each size's row when done.
         distributed: this process's place in a torchrun launch (from `evaluation.init_distributed`).
+        backend: one of visionzoo.deploy.runners.BACKENDS: the model deployed that way is evaluated next to
+            eager on the same images (two rows per size: eager's, then the backend's with its top-1
+            agreement). calibration / calibration_count: the int8 backend's calibration images.
 
     Raises:
         UserError (DataError, InputSizeError, ...): bad data, a size the model cannot take, unreadable data.
         UnknownModelError, CheckpointError: the model or its weights.
     """
+    if is_artifact(model):
+        if pretrained or checkpoint_path is not None:
+            raise UserError(f"{model} is an exported file with its weights inside: drop pretrained / "
+                            "checkpoint_path")
+        return _validate_artifact(model, data, labels_file, batch_size, workers or 0, limit, strict, on_row)
     if pretrained == (checkpoint_path is not None):
         raise UserError("give the weights to validate: pretrained=True or checkpoint_path=..., not both")
+    check_backend(backend, "int8" if backend == "int8" else "fp32")
+    if backend == "int8" and calibration is None:
+        raise UserError("the int8 backend calibrates on images: give calibration=DIR (--calibration), images "
+                        "apart from the evaluated ones")
     if crop_pct is not None and not 0 < crop_pct <= 4:
         raise UserError(f"crop_pct must be in (0, 4], got {crop_pct}")
     if workers is not None and workers < 0:
@@ -217,7 +237,11 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     if amp is not None and amp not in LOW_PRECISIONS:
         raise UserError(f"amp must be one of {', '.join(LOW_PRECISIONS)}, got {amp!r}")
     context = distributed or DistributedContext()
+    if backend != "eager" and context.world_size > 1:
+        raise UserError(f"the {backend} backend is validated in one process (not under torchrun)")
     target = resolve_device(device, context.local_rank)
+    if backend != "eager" and target.type != "cpu":
+        raise UserError(f"the {backend} backend runs on the CPU: add device='cpu' (--device cpu)")
     weights = "pretrained" if pretrained else str(checkpoint_path)
 
     with torch.device("meta"):  # the architecture's classes, cfg and size rules, without reading weights
@@ -262,8 +286,9 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
                                pin_memory=target.type == "cuda")
         label = f"{model} @ {size}" + (f" (rank 0 of {context.world_size})" if context.world_size > 1 else "")
         bar = Progress(loader.batch_sampler.num_samples(), label, enabled=progress and context.is_main)
+        eager = PredictionRecorder(net) if backend != "eager" else net
         try:
-            result = evaluate(net, loader, config, target, amp=amp, channels_last=channels_last,
+            result = evaluate(eager, loader, config, target, amp=amp, channels_last=channels_last,
                               on_batch=bar.update, on_failure=fail_strict)
         finally:
             bar.close()
@@ -273,22 +298,62 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
             first = next(iter(bad_images.values()), None)
             raise DataError(f"no image in {data} could be read ({len(result.failures)} unreadable"
                             + (f", e.g. {first['image']}: {first['error']}" if first else "") + ")")
-        row = _row(model, tag, weights, size, config, result, reported)
-        rows.append(row)
-        if on_row is not None and context.is_main:
-            on_row(row)
+        size_rows = [_row(model, tag, weights, size, config, result, reported)]
+        if backend != "eager":
+            runner = build_runner(backend, net, size, calibration=calibration,
+                                  calibration_count=calibration_count)
+            deployed = PredictionRecorder(runner)
+            deployed_result = evaluate(deployed, loader, config, target)
+            agree = agreement(eager.predictions(), deployed.predictions())
+            size_rows.append(dataclasses.replace(
+                _row(model, tag, weights, size, config, deployed_result, reported), backend=runner.backend,
+                top1_agreement=_round(agree, 4)))
+        for row in size_rows:
+            rows.append(row)
+            if on_row is not None and context.is_main:
+                on_row(row)
     return ValidationResult(model, weights, os.fspath(data), tuple(rows),
                             tuple(bad_images[i] for i in sorted(bad_images)))
+
+
+def _validate_artifact(path: str | os.PathLike, data: str | os.PathLike, labels_file, batch_size: int,
+                       workers: int, limit: int | None, strict: bool,
+                       on_row: Callable[[ValidationRow], None] | None) -> ValidationResult:
+    """An exported file on the labelled set, preprocessed as its metadata says: one row."""
+    runner, metadata = load_runner(path)
+    config = metadata.data_config()
+    dataset = create_dataset(data, num_classes=metadata.num_classes, labels_file=labels_file)
+    loader = create_loader(dataset.with_transform(create_transform(config, normalize=False)), batch_size,
+                           workers, subset_indices(len(dataset), limit))
+
+    def fail_strict(index: int, error: str) -> None:
+        if strict:
+            raise DataError(f"unreadable image {dataset.name(index)}: {error} "
+                            "(without strict / --strict it is skipped)")
+
+    result = evaluate(runner, loader, config, torch.device("cpu"), on_failure=fail_strict)
+    bad_images = tuple({"image": dataset.name(i), "error": e} for i, e in sorted(result.failures))
+    if result.count == 0:
+        raise DataError(f"no image in {data} could be read ({len(result.failures)} unreadable)")
+    row = dataclasses.replace(_row("x", None, metadata.source, metadata.img_size[0], config, result, {}),
+                              model=os.fspath(path), backend=runner.backend)
+    if on_row is not None:
+        on_row(row)
+    return ValidationResult(os.fspath(path), metadata.source, os.fspath(data), (row,), bad_images)
 
 
 def format_row(row: ValidationRow) -> str:
     """One line: the size, its preprocessing, top-1/top-5/loss, and the published figures where known."""
     name = f"{row.model}.{row.tag}" if row.tag else row.model
+    if row.backend != "eager":
+        name += f" [{row.backend}]"
     line = (f"{name} @ {row.img_size} (crop_pct {row.crop_pct}, {row.interpolation}): "
             f"top1 {row.top1:.3f}  top5 {row.top5:.3f}  loss {row.loss:.4f}  "
             f"on {row.count} images, {row.images_per_sec} img/s")
     if row.bad_images:
         line += f", {row.bad_images} unreadable skipped"
+    if row.top1_agreement is not None:
+        line += f"; top-1 agreement with eager {row.top1_agreement:.2f}%"
     if row.reported_top1 is not None:
         line += (f"; reported top1 {row.reported_top1:.3f} ({row.top1_diff:+.3f}) "
                  f"top5 {row.reported_top5:.3f} ({row.top5_diff:+.3f})")

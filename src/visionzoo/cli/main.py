@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "The top-K classes a model sees in images.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
     "export": "Export a model to ONNX, torch.export (pt2) or AOTInductor, verified against the eager model.",
+    "quantize": "Quantize a model to int8 (ONNX or pt2), calibrated, verified, with its top-1 drop measured.",
     "train": "Train or fine-tune a model on labelled images; one process or torchrun, resumable exactly.",
     "report": "Regenerate the metrics page (docs/metrics/2024.md) and its plots from the tag data.",
     "recipes": "Training recipes of the published tags, with their sources; --show prints one as YAML.",

@@ -1,6 +1,8 @@
 """`visionzoo validate`: top-1/top-5 of a model on a labelled image set, at one or more input sizes.
 
     visionzoo validate --model NAME[.TAG] (--pretrained | --checkpoint PATH) --data PATH [--img-size N ...]
+    visionzoo validate --model NAME[.TAG] --pretrained --data PATH --backend int8 --calibration DIR
+    visionzoo validate --model model.onnx --data PATH      # an exported file, preprocessed as it records
     torchrun --nproc-per-node 4 -m visionzoo validate ...     # the same result, sharded over 4 processes
 
 Where the tag has a published result at a size, the row shows it and the difference; unless --crop-pct is
@@ -14,11 +16,11 @@ import sys
 from pathlib import Path
 
 from ..runtime import LOW_PRECISIONS
-from .options import add_model_arguments, non_negative_int, positive_int
+from .options import add_model_arguments, check_weights_given, non_negative_int, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
+    add_model_arguments(parser, exported_files=True)
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="class folders named by synset (n01440764/...), a folder with labels.csv, "
                              "a labels file, a Hugging Face save_to_disk folder, or parquet shards "
@@ -42,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-file", metavar="FILE",
                         help="write the results as JSON (.json) or CSV (.csv)")
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    parser.add_argument("--backend", default="eager", metavar="BACKEND",
+                        help="eager, optimized, compile, onnxruntime, pt2 or int8: the model deployed that "
+                             "way, next to eager on the same images, with their top-1 agreement (CPU)")
+    parser.add_argument("--calibration", metavar="DIR",
+                        help="--backend int8: images to calibrate on (apart from --data)")
+    parser.add_argument("--calibration-count", type=positive_int, default=200, metavar="N",
+                        help="calibration images used (default 200, spread over the folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import resolve_device
     from ..validation import format_row, validate, write_results
 
+    check_weights_given(args)
     if args.results_file and Path(args.results_file).suffix not in (".json", ".csv"):
         raise UserError(f"--results-file must end in .json or .csv, got {args.results_file}")
     if args.crop_pct is not None and not 0 < args.crop_pct <= 4:
@@ -61,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                           labels_file=args.labels, batch_size=args.batch_size, workers=args.workers,
                           amp=args.amp, channels_last=args.channels_last, device=args.device,
                           limit=args.limit, strict=args.strict, progress=True, distributed=context,
-                          on_row=lambda row: print(format_row(row), flush=True))
+                          on_row=lambda row: print(format_row(row), flush=True), backend=args.backend,
+                          calibration=args.calibration, calibration_count=args.calibration_count)
     finally:
         close_distributed()
     if context.is_main:

@@ -15,6 +15,7 @@ model's own float32 error if that is larger: a deployment is not blamed for what
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ class Verification:
 
     comparisons: tuple[Comparison, ...]
     rtol: float
+    top1_margin: float | None = None  # where the top-1 alone is checked (int8)
 
     @property
     def passed(self) -> bool:
@@ -84,6 +86,9 @@ class Verification:
     def lines(self) -> list[str]:
         verdict = "ok" if self.passed else "FAILED"
         summary = f"verification {verdict} (relative tolerance {self.rtol:g})"
+        if self.top1_margin is not None and math.isinf(self.rtol):
+            summary = (f"verification {verdict} (top-1 agreement; a change counts where fp32's own margin "
+                       f"exceeds {self.top1_margin:g} of its logit scale)")
         return [c.line() for c in self.comparisons] + [summary]
 
     def check(self, what: str) -> Verification:
@@ -189,4 +194,4 @@ def compare(reference: Callable[[torch.Tensor], torch.Tensor],
         agree, errors = _top1_errors(expected, actual, margin * scale)
         comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors, tolerance,
                                       float32_error))
-    return Verification(tuple(comparisons), rtol)
+    return Verification(tuple(comparisons), rtol, top1_margin)
