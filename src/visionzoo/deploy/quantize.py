@@ -140,13 +140,12 @@ def calibration_batch(folder: str | os.PathLike, config: DataConfig, count: int)
 
 
 def _batches(images: torch.Tensor, batch_size: int | None) -> Iterator[torch.Tensor]:
-    """Calibration batches; a fixed-batch artifact gets exactly its batch size (the last one wrapped)."""
-    size = batch_size or CALIBRATION_BATCH
+    """Calibration batches, all of one size (the artifact's, else CALIBRATION_BATCH or fewer): the last one
+    is filled up from the first images (onnxruntime's histogram calibrators stack batches, so they must
+    match)."""
+    size = batch_size or min(CALIBRATION_BATCH, images.shape[0])
     for start in range(0, images.shape[0], size):
-        batch = images[start:start + size]
-        if batch_size is not None and batch.shape[0] < batch_size:
-            batch = images[torch.arange(start, start + batch_size) % images.shape[0]]
-        yield batch
+        yield images[torch.arange(start, start + size) % images.shape[0]]
 
 
 def reduce_range_choice() -> tuple[bool, str]:
