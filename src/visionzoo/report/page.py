@@ -23,7 +23,7 @@ from ..registry import is_model
 from .corrections import Correction, find_corrections
 from .figures import PageFigure, load_page_figures
 from .plots import Point, write_plot
-from .user_results import SpeedSetting, UserResults, read_user_results
+from .user_results import DeployedResult, SpeedSetting, UserResults, read_user_results
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -210,6 +210,8 @@ def render(page: Page) -> str:
         out += ["## Tag naming", ""] + [f"- **{part}**: {meaning}" for part, meaning in layout.naming] + [""]
     if page.plots:
         out += ["## Plots", ""] + [f"![{title}]({file})" for title, file in page.plots] + [""]
+    if page.user is not None and page.user.deployed:
+        out += deployed_section(page.user.deployed)
     out += ["## Corrections", "",
             "Figures of the hand-copied page that differ from the measured results (or parameter counts) by "
             "more than the page's own rounding; the tables above show the right values. An accuracy figure "
@@ -229,6 +231,25 @@ def render(page: Page) -> str:
     return "\n".join(out) + "\n"
 
 
+DEPLOYED_HEADER = ("model", "size", "backend", "format", "precision", "batch", "top-1", "agree %", "img/s",
+                   "latency ms", "setup s", "size MB")
+
+
+def deployed_section(rows: Sequence[DeployedResult]) -> list[str]:
+    """Markdown lines: the user's deployment results, one table of accuracy x speed x format."""
+    out = ["## Deployed: accuracy x speed per format", "",
+           "Measured with `visionzoo benchmark --backend ... --precision ... --val-data DIR`: top-1 on the "
+           "user's labelled set and top-1 agreement with the eager model on the same images, speed of the "
+           "same artifact. CPU: " + "; ".join(sorted({r.cpu for r in rows})) + ".", "",
+           "| " + " | ".join(DEPLOYED_HEADER) + " |", "|" + "|".join([":---"] * 4 + ["---:"] * 8) + "|"]
+    for r in sorted(rows, key=lambda r: (r.model, r.img_size, r.batch_size, r.precision, r.backend)):
+        cells = [r.model, str(r.img_size), r.backend, r.format, r.precision, str(r.batch_size),
+                 f"{r.top1:.2f}", _fmt(r.top1_agreement, ".2f"), f"{r.img_per_s:.1f}", f"{r.latency_ms:.2f}",
+                 _fmt(r.setup_s, ".1f"), _fmt(r.artifact_mb, ".1f")]
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def _month_has_rows(page: Page, month: Section) -> bool:
     """True if a section under this level-2 heading (up to the next one) has rows."""
     sections = page.layout.sections
@@ -241,12 +262,14 @@ def _month_has_rows(page: Page, month: Section) -> bool:
     return False
 
 
-def plot_files(year: int, with_throughput: bool) -> list[tuple[str, str]]:
+def plot_files(year: int, with_throughput: bool, with_deployed: bool = False) -> list[tuple[str, str]]:
     """(title, file name) of the page's plots."""
     plots = [("top-1 vs params", f"{year}-top1-vs-params.png"),
              ("top-1 vs GMACs", f"{year}-top1-vs-gmacs.png")]
     if with_throughput:
         plots.append(("top-1 vs measured throughput", f"{year}-top1-vs-throughput.png"))
+    if with_deployed:
+        plots.append(("deployed: top-1 vs latency per backend", f"{year}-deployed-top1-vs-latency.png"))
     return plots
 
 
@@ -283,6 +306,12 @@ def write_plots(page: Page, directory: Path) -> None:
         write_plot(directory / files["top-1 vs measured throughput"], points,
                    f"inference images/s ({setting.label}, log scale)",
                    f"{year} models: ImageNet-1k top-1 vs measured throughput", higher_x_better=True)
+    if "deployed: top-1 vs latency per backend" in files:
+        deployed = page.user.deployed
+        write_plot(directory / files["deployed: top-1 vs latency per backend"],
+                   [Point(r.label, r.latency_ms, r.top1) for r in deployed],
+                   "latency of one batch (ms, log scale)",
+                   "Deployed models: top-1 on the user's set vs latency, per backend and precision")
 
 
 def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool = True) -> Page:
@@ -293,7 +322,7 @@ def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool
     page = build_page(user=user)
     if plots:
         with_speed = user is not None and throughput_setting(user, page.all_rows) is not None
-        page.plots = plot_files(page.layout.year, with_speed)
+        page.plots = plot_files(page.layout.year, with_speed, user is not None and bool(user.deployed))
         write_plots(page, output.parent)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render(page), encoding="utf-8")

@@ -52,6 +52,48 @@ class SpeedSetting:
         return f"{self.device.split(':')[0]}, bs {self.batch_size}, {self.precision}{extras}"
 
 
+@dataclass(frozen=True)
+class DeployedResult:
+    """One benchmark row measured with accuracy: a model in one format and precision, its speed and top-1."""
+
+    model: str
+    img_size: int
+    backend: str
+    format: str
+    precision: str
+    batch_size: int
+    img_per_s: float
+    latency_ms: float
+    setup_s: float | None
+    artifact_mb: float | None
+    top1: float
+    top1_agreement: float | None
+    val_images: int | None
+    weights: str
+    cpu: str  # name (ISA; VNNI/AMX/bf16; threads)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.backend}/{self.precision} b{self.batch_size}"
+
+
+def _float(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def _deployed(record: dict) -> DeployedResult:
+    features = record.get("cpu_features") or "no VNNI/AMX/bf16 recorded"
+    cpu = (f"{record.get('device_name', '?')} ({record.get('cpu_isa', '?')}; {features}; "
+           f"{record.get('threads', '?')} threads)")
+    return DeployedResult(
+        str(record["model"]), int(record["img_size"]), str(record.get("backend") or "eager"),
+        str(record.get("format") or "torch"), str(record.get("precision", "fp32")), int(record["batch_size"]),
+        float(record["infer_img_per_s"]), float(record["infer_ms"]), _float(record.get("setup_s")),
+        _float(record.get("artifact_mb")), float(record["top1"]), _float(record.get("top1_agreement")),
+        None if record.get("val_images") in (None, "") else int(record["val_images"]),
+        str(record.get("weights", "")), cpu)
+
+
 @dataclass
 class UserResults:
     """Accuracy by (arch.tag, img_size); inference images/s by setting, then by (arch, tag or None,
@@ -61,6 +103,8 @@ class UserResults:
     speed: dict[SpeedSetting, dict[tuple[str, str | None, int], float]] = field(default_factory=dict)
     # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
     device_names: dict[str, str] = field(default_factory=dict)
+    # benchmark rows measured with --val-data: accuracy x speed x format
+    deployed: list[DeployedResult] = field(default_factory=list)
 
     def own_accuracy(self, name: str, img_size: int) -> OwnAccuracy | None:
         return self.accuracy.get((name, img_size))
@@ -118,14 +162,17 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             except UnknownModelError:
                 continue
             img_size = int(record["img_size"])
-            if record.get("top1") not in (None, ""):
+            benchmark = record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok"
+            if benchmark and record.get("top1") not in (None, ""):
+                results.deployed.append(_deployed(record))
+            if record.get("top1") not in (None, "") and not benchmark:
                 if cfg is None or split_name(name)[1] is None:
                     continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
                 top5 = record.get("top5")
                 results.accuracy[(cfg.name, img_size)] = OwnAccuracy(
                     float(record["top1"]), float(top5) if top5 not in (None, "") else None)
                 usable += 1
-            elif record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok":
+            elif benchmark:
                 setting = SpeedSetting(str(record.get("device", "?")), int(record["batch_size"]),
                                        str(record.get("precision", "fp32")),
                                        _flag(record.get("channels_last")), _flag(record.get("compiled")),
