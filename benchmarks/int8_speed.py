@@ -7,9 +7,9 @@ Per model: the fp32 backends `optimized` (visionzoo.optimize_for_inference) and 
 ONNX), optionally `compile` (--compile: Inductor, minutes per model), and int8 (onnxruntime static QDQ,
 calibrated on the shipped photos: speed does not depend on the weights' values, so random weights are used).
 Every backend is built and verified first; then each round times every backend at batch 1 and 8 (the order
-reversed every other round, so that drift of a shared machine falls on all alike), and the figure per backend
-is the median over rounds of each round's best of `--runs` calls. The table gives int8's speed-up over the best
-fp32 backend of that model and batch, and the geometric mean over the conv nets.
+reversed every other round, so that drift of a shared machine falls on all alike), and the figure per
+backend is the median over rounds of each round's best of `--runs` calls. The table gives int8's speed-up
+over the best fp32 backend of that model and batch, and the geometric mean over the conv nets.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _best_of(run, x, runs: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=CONV_NETS + TRANSFORMERS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
@@ -48,9 +49,9 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+    from tests.reference import calibrate_batch_norms_
 
     import visionzoo
-    from tests.reference import calibrate_batch_norms_
     from visionzoo.deploy.hardware import cpu_info
     from visionzoo.deploy.optimize import default_img_size
     from visionzoo.deploy.runners import build_runner
@@ -69,7 +70,8 @@ def main() -> int:
             try:
                 runner = build_runner(backend, model, size, calibration_count=3)
             except Exception as error:  # noqa: BLE001 -- a backend that cannot take the model is reported
-                print(f"{name}: {backend} failed: {type(error).__name__}: {str(error)[:200]}", file=sys.stderr)
+                print(f"{name}: {backend} failed: {type(error).__name__}: {str(error)[:200]}",
+                      file=sys.stderr)
                 continue
             runners[backend], setup[backend] = runner.run, runner.setup_s
         times = {(b, n): [] for b in runners for n in BATCHES}
