@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import visionzoo
+from visionzoo.errors import UserError
 from visionzoo.registry import default_img_size, resolve_models, split_name
 
 
@@ -81,6 +82,22 @@ def test_unknown_names_suggest_close_matches():
 def test_unknown_option_is_an_error():
     with pytest.raises(TypeError, match="no option 'emebd_dim'"):
         visionzoo.create_model("test_vit", emebd_dim=32)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(pretrained=True, checkpoint_path="w.safetensors"), "pretrained=True and checkpoint_path= both"),
+    (dict(num_classes=-1), "num_classes must be 0 .* got -1"),
+    (dict(num_classes=2.5), "num_classes must be 0 .* got 2.5"),
+    (dict(in_chans=0), "in_chans must be 1 or more, got 0"),
+    (dict(img_size=-3), r"img_size must be a positive int or \(height, width\), got -3"),
+    (dict(img_size=(160, 0)), r"got \(160, 0\)"),
+    (dict(img_size=(1, 2, 3)), r"got \(1, 2, 3\)"),
+    (dict(drop_rate=1.0), r"drop_rate must be in \[0, 1\), got 1.0"),
+    (dict(drop_path_rate=-0.1), r"drop_path_rate must be in \[0, 1\), got -0.1"),
+])
+def test_arguments_that_would_build_a_broken_model_are_refused(arguments, message):
+    with pytest.raises(UserError, match=message):
+        visionzoo.create_model("test_vit", **arguments)
 
 
 def test_resolve_models_takes_names_and_wildcards_in_order_without_repeats():

@@ -184,3 +184,30 @@ def test_fixed_size_model_rejects_other_input_size_clearly():
     model = visionzoo.create_model("vit_betwixt_patch16_reg4_gap_256", depth=1)
     with pytest.raises(ValueError, match="does not match this model's img_size 256x256"):
         model(torch.randn(1, 3, 224, 224))
+
+
+def test_no_network_is_said_at_once_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port on this machine that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    code = f"import visionzoo\nvisionzoo.create_model({NAME!r}, pretrained=True)\n"
+    env = {"HF_HOME": str(tmp_path / "empty_home"), "HF_HUB_OFFLINE": "0",
+           "HF_ENDPOINT": f"http://127.0.0.1:{closed}"}
+    result = _run_python(code, env)
+    assert result.returncode != 0
+    assert "Retry" not in result.stderr and "thrown while requesting" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"(no network: 127.0.0.1:{closed} cannot be reached" in last and "HF_HUB_OFFLINE" not in last
+
+
+def test_non_finite_weights_are_refused_where_loaded(tmp_path, source_model):
+    state = {k: v.clone() for k, v in source_model.state_dict().items()}
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("nan")
+    path = tmp_path / "diverged.safetensors"
+    save_file(state, path)
+    expected = f"non-finite weights .* in 1 of {len(state)} tensors, first {key}"
+    with pytest.raises(CheckpointError, match=expected):
+        visionzoo.create_model(NAME, checkpoint_path=path)

@@ -33,3 +33,7 @@ class DataError(UserError):
 
 class CheckpointError(VisionzooError, RuntimeError):
     """A checkpoint that cannot be found, read, or fitted to the model."""
+
+
+class OutputError(VisionzooError, OSError):
+    """A file or folder that cannot be written (no space, no permission, in use by another run)."""

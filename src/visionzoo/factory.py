@@ -85,6 +85,7 @@ def create_model(
     """
     if dtype is not None and not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    _check_arguments(pretrained, checkpoint_path, num_classes, in_chans, img_size, drop_rate, drop_path_rate)
     architecture = get_architecture(name)
     pretrained_cfg = resolve_pretrained_cfg(name)
     if pretrained and pretrained_cfg is None:
@@ -128,6 +129,24 @@ def create_model(
     if dtype is not None:
         model.to(dtype)
     return model
+
+
+def _check_arguments(pretrained, checkpoint_path, num_classes, in_chans, img_size, drop_rate,
+                     drop_path_rate) -> None:
+    """Refuse values that would build a broken model or silently drop one of two requests."""
+    if pretrained and checkpoint_path is not None:
+        raise UserError("pretrained=True and checkpoint_path= both give the weights; pass one of them")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 0):
+        raise UserError(f"num_classes must be 0 (no classifier) or more, got {num_classes!r}")
+    if not isinstance(in_chans, int) or in_chans < 1:
+        raise UserError(f"in_chans must be 1 or more, got {in_chans!r}")
+    sizes = (img_size,) if isinstance(img_size, int) else tuple(img_size or ())
+    positive = all(isinstance(n, int) and n >= 1 for n in sizes)
+    if img_size is not None and (len(sizes) not in (1, 2) or not positive):
+        raise UserError(f"img_size must be a positive int or (height, width), got {img_size!r}")
+    for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if rate is not None and not 0 <= rate < 1:
+            raise UserError(f"{name} must be in [0, 1), got {rate!r}")
 
 
 def _feature_options(out_indices, feature_cls: str, output_fmt: str, feature_cfg: dict | None) -> dict:

@@ -10,7 +10,7 @@ from torch import nn
 
 from .data.config import DataConfig, resolve_data_config
 from .data.imagenet import NUM_CLASSES, imagenet_class_names
-from .data.transforms import create_transform
+from .data.transforms import create_transform, to_rgb
 from .errors import UserError
 
 
@@ -34,7 +34,8 @@ def read_image(path: str):
 
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            image.load()
+            return to_rgb(image)
     except FileNotFoundError:
         raise UserError(f"image {path} does not exist") from None
     except Exception as error:  # any decoder failure: name the file and the reason in one line

@@ -14,29 +14,55 @@ from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg
 
 __all__ = ["CheckpointError", "WEIGHTS_FILENAME", "adapt_in_chans", "adapt_state_dict", "download_pretrained",
-           "load_into", "read_checkpoint"]
+           "hub_file", "load_into", "read_checkpoint"]
 
 WEIGHTS_FILENAME = "model.safetensors"
 _CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
 
 
 def download_pretrained(cfg: PretrainedCfg) -> Path:
-    """Path of the tag's `model.safetensors`, from the local Hugging Face cache or the Hub.
+    """Path of the tag's `model.safetensors`, from the local Hugging Face cache or the Hub."""
+    return hub_file(cfg.hf_hub_id, WEIGHTS_FILENAME, f"weights of {cfg.name}")
 
-    Honours HF_HOME and HF_HUB_OFFLINE; offline without a cached copy raises CheckpointError saying how to
-    fetch the file or where to put it.
+
+def hub_file(repo_id: str, filename: str, what: str) -> Path:
+    """Path of `filename` of the Hub repository `repo_id`, from the local Hugging Face cache or downloaded.
+
+    Honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE. The cache is looked at first; then, before any download,
+    one quick connection to the endpoint tells whether there is a network at all, so an offline machine gets
+    one CheckpointError at once (naming `what` and how to get the file) rather than a series of retries.
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(hf_hub_download(cfg.hf_hub_id, WEIGHTS_FILENAME))
-    except LocalEntryNotFoundError as error:
-        raise CheckpointError(
-            f"weights of {cfg.name} are not in the Hugging Face cache and cannot be downloaded "
-            f"({'HF_HUB_OFFLINE is set' if os.environ.get('HF_HUB_OFFLINE') else 'no connection'}): "
-            f"run `hf download {cfg.hf_hub_id} {WEIGHTS_FILENAME}` on a connected machine and copy "
-            f"the cache, or pass checkpoint_path=<your copy of {WEIGHTS_FILENAME}>") from error
+        return Path(hf_hub_download(repo_id, filename, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _unreachable(constants.ENDPOINT)
+    if reason is None:
+        try:
+            return Path(hf_hub_download(repo_id, filename))
+        except Exception as error:  # not found, refused, or the connection dropped: one line naming it
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise CheckpointError(
+        f"{what} are not in the Hugging Face cache and cannot be downloaded ({reason}): run "
+        f"`hf download {repo_id} {filename}` on a connected machine and copy the cache (HF_HOME), or pass "
+        f"checkpoint_path=<your copy of {filename}>")
+
+
+def _unreachable(endpoint: str) -> str | None:
+    """Why `endpoint` cannot be reached (None: a connection opened), from one connection of a few seconds."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=5).close()
+    except OSError as error:
+        return f"no network: {url.hostname}:{port} cannot be reached ({error.strerror or error})"
+    return None
 
 
 def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
@@ -158,6 +184,15 @@ def _mismatch_report(expected: dict[str, torch.Tensor], state_dict: dict[str, to
     return "; ".join(parts)
 
 
+def _check_finite(state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Weights holding NaN or infinity give NaN outputs everywhere: refuse them where they are loaded."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{source} holds non-finite weights (NaN or infinity) in {len(bad)} of "
+                              f"{len(state_dict)} tensors, first {bad[0]}; a diverged training writes such "
+                              "files: use an earlier checkpoint")
+
+
 def load_into(model: ClassifierModel, state_dict: dict[str, torch.Tensor], cfg: PretrainedCfg | None = None,
               source: str = "checkpoint") -> None:
     """Load an (adapted) state dict into `model`, which may live on the meta device.
@@ -174,6 +209,7 @@ def load_into(model: ClassifierModel, state_dict: dict[str, torch.Tensor], cfg: 
     if report:
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: {report}")
     converted = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    _check_finite(converted, source)
     model.load_state_dict(converted, strict=False, assign=True)
     if fresh_classifier:
         classifier.to_empty(device="cpu")

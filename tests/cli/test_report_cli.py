@@ -4,10 +4,12 @@ import builtins
 import json
 from pathlib import Path
 
+from visionzoo import list_pretrained
 from visionzoo.benchmark import BenchmarkResult, write_results
 from visionzoo.cli.main import main
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "metrics" / "2024.md"
+COMMITTED_HTML = COMMITTED.with_suffix(".html")
 
 
 def test_report_writes_the_committed_page_and_its_plots(tmp_path, capsys):
@@ -17,6 +19,15 @@ def test_report_writes_the_committed_page_and_its_plots(tmp_path, capsys):
     assert sorted(p.name for p in output.parent.glob("*.png")) == ["2024-top1-vs-gmacs.png",
                                                                    "2024-top1-vs-params.png"]
     assert capsys.readouterr().out.startswith(f"wrote {output} and 2 plots: ")
+
+
+def test_report_html_writes_the_committed_explorer(tmp_path, capsys):
+    output = tmp_path / "docs" / "2024.html"
+    assert main(["report", "--html", "--output", str(output)]) == 0
+    assert output.read_text(encoding="utf-8") == COMMITTED_HTML.read_text(encoding="utf-8"), (
+        "docs/metrics/2024.html is stale: regenerate it with `visionzoo report --html`")
+    assert capsys.readouterr().out == f"wrote {output}: {len(list_pretrained())} tags\n"
+    assert [p.name for p in output.parent.iterdir()] == ["2024.html"]  # no plots, no temporary file
 
 
 def _user_results(tmp_path: Path) -> list[str]:
@@ -69,6 +80,7 @@ def test_errors_are_one_line_with_the_fix(tmp_path, capsys, monkeypatch):
     empty.write_text(json.dumps([{"model": "test_vit", "note": "nothing usable"}]), encoding="utf-8")
     cases = [
         (["--output", str(tmp_path / "page.html")], "name it .md"),
+        (["--html", "--output", str(tmp_path / "page.md")], "name it .html"),
         (["--results", str(tmp_path / "missing.csv")], "does not exist"),
         (["--results", str(empty)], "holds no validate or benchmark result"),
     ]

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import visionzoo
-from visionzoo.data import DataConfig, create_transform, normalize_batch, resolve_data_config
+from visionzoo.data import DataConfig, DataError, create_transform, normalize_batch, resolve_data_config
 from visionzoo.data.config import INTERPOLATIONS
 from visionzoo.pretrained_cfg import all_pretrained_cfgs
 
@@ -77,13 +77,26 @@ def test_eval_transform_matches_reference_on_photos(photo, crop_mode):
         assert torch.equal(create_transform(config)(image), _reference(image, config)), (photo, config)
 
 
-@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I", "I;16", "F", "1", "YCbCr"])
-def test_any_pil_mode_becomes_the_reference_rgb(mode):
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "1", "YCbCr"])
+def test_any_8_bit_pil_mode_becomes_the_reference_rgb(mode):
     image = _synthetic(mode, (123, 87))
     config = DataConfig(input_size=(3, 64, 64))
     ours = create_transform(config)(image)
     assert ours.shape == (3, 64, 64)
     assert torch.equal(ours, _reference(image, config))
+
+
+def test_deeper_samples_are_scaled_or_refused_where_the_reference_clips():
+    # The reference converts with PIL, which clips 16-bit samples at 255 (a normal 16-bit photo turns white):
+    # here 16 bits keep their high byte, and samples of unknown range (32-bit int, float) are refused.
+    config = DataConfig(input_size=(3, 64, 64))
+    eight_bit = _synthetic("L", (123, 87))
+    deep = Image.fromarray(np.asarray(eight_bit).astype(np.uint16) * 257)  # the same picture in 16 bits
+    assert deep.mode == "I;16"
+    assert torch.equal(create_transform(config)(deep), create_transform(config)(eight_bit))
+    for mode in ("I", "F"):
+        with pytest.raises(DataError, match="no known range"):
+            create_transform(config)(_synthetic(mode, (123, 87)))
 
 
 def test_palette_image_with_transparency_and_cmyk_jpeg_from_bytes():

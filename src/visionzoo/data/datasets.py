@@ -9,6 +9,7 @@ folders) evaluates correctly. The base dataset and label parsing are in `image_d
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +39,10 @@ class FileListDataset(ImageDataset):
     def _open(self, index: int) -> Image.Image:
         from PIL import Image
 
-        return Image.open(self.root / self.files[index])
+        path = self.root / self.files[index]
+        if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+            raise DataError(f"{path} is not a regular file")
+        return Image.open(path)
 
     def name(self, index: int) -> str:
         return str(self.root / self.files[index])
@@ -48,15 +52,52 @@ def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _images_under(folder: Path) -> list[str]:
-    """Image files anywhere under `folder`, as sorted paths relative to it."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, folder)
-        found += [name if rel == "." else os.path.join(rel, name)
-                  for name in sorted(filenames) if _is_image(name)]
-    return found
+class _TreeWalk:
+    """Lists the image files under a dataset's root, each once, counted where it really lives.
+
+    Symbolic links are followed where they lead out of the tree (class folders kept on other disks); a link
+    back into the tree is not followed, since what it points at is counted in its own place (and a link to a
+    folder above it would loop). Only regular files are listed (a FIFO named `x.jpg` would block the reader
+    forever); a broken link is listed, as an unreadable image that is reported as such.
+    """
+
+    def __init__(self, root: Path):
+        self.root = os.path.realpath(root)
+        self.seen_folders: set[tuple[int, int]] = set()
+        self.seen_files: set[tuple[int, int]] = set()
+
+    def _leads_back_in(self, path: str) -> bool:
+        if not os.path.islink(path):
+            return False
+        target = os.path.realpath(path)
+        return target == self.root or target.startswith(self.root + os.sep)
+
+    def images_under(self, folder: Path) -> list[str]:
+        """Image files anywhere under `folder`, as sorted paths relative to it."""
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            here = os.stat(dirpath)
+            if (here.st_dev, here.st_ino) in self.seen_folders:
+                dirnames[:] = []
+                continue
+            self.seen_folders.add((here.st_dev, here.st_ino))
+            dirnames[:] = sorted(d for d in dirnames if not self._leads_back_in(os.path.join(dirpath, d)))
+            rel = os.path.relpath(dirpath, folder)
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                if _is_image(name) and not self._leads_back_in(path) and self._new_regular_file(path):
+                    found.append(name if rel == "." else os.path.join(rel, name))
+        return found
+
+    def _new_regular_file(self, path: str) -> bool:
+        try:
+            info = os.stat(path)
+        except OSError:  # a broken link: listed, and reported unreadable when read
+            return True
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in self.seen_files:
+            return False
+        self.seen_files.add((info.st_dev, info.st_ino))
+        return True
 
 
 def class_indices(folder_names: Sequence[str], num_classes: int) -> dict[str, int]:
@@ -87,31 +128,67 @@ def image_folder(root: str | os.PathLike, num_classes: int,
     folders = sorted(entry.name for entry in os.scandir(root)
                      if entry.is_dir() and not entry.name.startswith("."))
     mapping = class_indices(folders, num_classes)
+    _check_distinct(root, folders)
     files, labels = [], []
+    walk = _TreeWalk(root)
     for folder in folders:
-        for name in _images_under(root / folder):
+        for name in walk.images_under(root / folder):
             files.append(os.path.join(folder, name))
             labels.append(mapping[folder])
     return FileListDataset(root, files, labels, transform)
 
 
+def _check_distinct(root: Path, folders: Sequence[str]) -> None:
+    """Two class folders that are one folder (a link) would put every image in both classes."""
+    first: dict[tuple[int, int], str] = {}
+    for folder in folders:
+        info = os.stat(root / folder)
+        other = first.setdefault((info.st_dev, info.st_ino), folder)
+        if other != folder:
+            raise DataError(f"class folders {other} and {folder} in {root} are the same folder (a link); "
+                            "keep one")
+
+
 def read_labels_file(path: str | os.PathLike, num_classes: int) -> tuple[list[str], list[int]]:
     """`filename,label` lines (label as class index or synset; '#' comments, blank lines and a
-    `filename,label` header are ignored) -> (filenames, class indices)."""
-    files, labels = [], []
-    text = Path(path).read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), 1):
+    `filename,label` header are ignored) -> (filenames, class indices).
+
+    The file is UTF-8 (a byte-order mark, as Excel writes, is fine). A file listed twice with the same label
+    counts once; with two labels it is a DataError naming both lines.
+    """
+    files, labels, first_line = [], [], {}
+    for number, line in enumerate(_labels_text(Path(path)).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         filename, sep, label = line.rpartition(",")
-        if not sep or not filename.strip():
+        filename = filename.strip()
+        if not sep or not filename:
             raise DataError(f"{path}:{number}: expected 'filename,label', got {line!r}")
-        if number == 1 and (filename.strip(), label.strip()) == ("filename", "label"):
+        if number == 1 and (filename, label.strip()) == ("filename", "label"):
             continue
-        files.append(filename.strip())
-        labels.append(resolve_label(label, num_classes, f"{path}:{number}"))
+        index = resolve_label(label, num_classes, f"{path}:{number}")
+        if filename in first_line:
+            earlier, earlier_label = first_line[filename]
+            if earlier_label != index:
+                raise DataError(f"{path}:{number}: {filename} is labelled {label.strip()} here but "
+                                f"{earlier_label} on line {earlier}; give each file one label")
+            continue
+        first_line[filename] = (number, index)
+        files.append(filename)
+        labels.append(index)
     return files, labels
+
+
+def _labels_text(path: Path) -> str:
+    if _is_image(path.name):
+        raise DataError(f"labels file {path} is an image; the labels file lists 'filename,label' lines")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"labels file {path} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+                        f"{error.start}); save it as UTF-8 (CSV UTF-8 in Excel)") from None
 
 
 def labelled_files(root: str | os.PathLike, labels_file: str | os.PathLike, num_classes: int,

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import DataError
 from .imagenet import NUM_CLASSES, imagenet_synset_to_index, is_synset
+from .transforms import to_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -84,8 +85,7 @@ class ImageDataset(torch.utils.data.Dataset):
         try:
             image = self._open(index)
             image.load()  # decode now: truncated or corrupt data fails here, not later inside a transform
-            if image.mode != "RGB":
-                image = image.convert("RGB")
+            image = to_rgb(image)
         except Exception as error:  # any decoder failure is a property of this file, reported per file
             message = str(error).splitlines()[0] if str(error) else ""
             return Sample(index, None, label, f"{type(error).__name__}: {message}".rstrip(": "))

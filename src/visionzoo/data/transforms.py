@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..errors import DataError
 from .config import DataConfig
 
 if TYPE_CHECKING:
@@ -25,14 +26,37 @@ def _interpolation_mode(name: str):
     return InterpolationMode(name)
 
 
-class ToRGB:
-    """Any PIL mode (grayscale, palette, RGBA, CMYK, 16-bit ...) to 3-channel RGB, as PIL converts it.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode (grayscale, palette, RGBA, CMYK, 16-bit ...) to 3-channel 8-bit RGB.
 
     Alpha is dropped rather than composited: that is how the reference evaluations read RGBA images.
+    16-bit samples keep their high byte (scaled to 8 bits); PIL's own conversion would clip every value
+    above 255, turning a normally exposed 16-bit PNG white. Images of 32-bit integer or float samples have no
+    known range and raise DataError.
     """
+    if img.mode == "RGB":
+        return img
+    if img.mode in _SIXTEEN_BIT_MODES or (img.mode == "I" and img.format == "PNG"):  # PNG: at most 16 bits
+        import numpy as np
+        from PIL import Image
+
+        high_bytes = (np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8)
+        return Image.fromarray(high_bytes, mode="L").convert("RGB")
+    if img.mode in ("I", "F"):
+        kind = "float" if img.mode == "F" else "32-bit integer"
+        raise DataError(f"{kind} samples ({img.format or 'image'} mode {img.mode}) have no known range; "
+                        "convert the image to 8 or 16 bits per channel")
+    return img.convert("RGB")
+
+
+class ToRGB:
+    """`to_rgb` as a transform step."""
 
     def __call__(self, img: Image.Image) -> Image.Image:
-        return img if img.mode == "RGB" else img.convert("RGB")
+        return to_rgb(img)
 
     def __repr__(self) -> str:
         return "ToRGB()"

@@ -15,15 +15,13 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from ..factory import parameter_count
-from ..flops import model_macs
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
-from ..recipes import list_no_recipes, list_recipes
 from ..registry import is_model
 from .corrections import Correction, find_corrections
 from .figures import PageFigure, load_page_figures
 from .plots import Point, write_plot
-from .user_results import DeployedResult, SpeedSetting, UserResults, read_user_results
+from .rows import Row, recipe_link, tag_rows
+from .user_results import DeployedResult, Setting, UserResults, read_user_results
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,18 +62,6 @@ def load_layout(year: int = 2024) -> PageLayout:
     return PageLayout(year, data["title"], data["intro"], sections, naming)
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of a section's table: a tag at one image size."""
-
-    name: str
-    img_size: int
-    top1: float | None
-    top5: float | None
-    params_m: float
-    gmacs: float
-
-
 @dataclass
 class Page:
     """Everything on the page: rows by section key, corrections, tags left out, and the plots it links."""
@@ -103,14 +89,6 @@ def _page_tags(year: int) -> list[tuple[PretrainedCfg, tuple[PageFigure, ...]]]:
     return tags
 
 
-def _tag_rows(cfg: PretrainedCfg, params_m: float) -> list[Row]:
-    if not cfg.results:  # no ImageNet-1k result (e.g. a feature tower): one row at its input size
-        size = cfg.input_size[-1]
-        return [Row(cfg.name, size, None, None, params_m, model_macs(cfg.name, size) / 1e9)]
-    return [Row(cfg.name, r.img_size, r.top1, r.top5, params_m, model_macs(cfg.name, r.img_size) / 1e9)
-            for r in cfg.results]
-
-
 def _row_order(row: Row) -> tuple:
     return (row.top1 is None, -(row.top1 or 0.0), row.name, -row.img_size)
 
@@ -132,11 +110,10 @@ def build_page(layout: PageLayout | None = None, user: UserResults | None = None
         if not is_model(cfg.architecture):
             unregistered.append(cfg.name)
             continue
-        params_m = parameter_count(cfg.name) / 1e6
-        tag_rows = _tag_rows(cfg, params_m)
+        measured = tag_rows(cfg)
         for section in dict.fromkeys(f.section for f in figures):
-            rows.setdefault(section, []).extend(tag_rows)
-        corrections += find_corrections(cfg, figures, params_m, decimals)
+            rows.setdefault(section, []).extend(measured)
+        corrections += find_corrections(cfg, figures, measured[0].params_m, decimals)
     for section_rows in rows.values():
         section_rows.sort(key=_row_order)
     order = {s.key: i for i, s in enumerate(layout.sections)}
@@ -149,19 +126,29 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _own_top1_header(setting: Setting) -> str:
+    return "own top-1 (diff)" if not setting.label else f"own top-1 ({setting.label}; diff)"
+
+
+def _own_top1_cell(user: UserResults, setting: Setting, row: Row) -> str:
+    mine = user.own_accuracy(setting, row.name, row.img_size)
+    if mine is None:
+        return "-"
+    # the reported figure is ImageNet-1k val's: a result on another eval set is not compared with it
+    comparable = row.top1 is not None and setting["eval_set"] == "imagenet"
+    return f"{mine.top1:.3f}" + (f" ({mine.top1 - row.top1:+.3f})" if comparable else "")
+
+
 def _table(page: Page, rows: list[Row]) -> list[str]:
     user = page.user
-    own = user is not None and bool(user.accuracy)
+    accuracy = user.accuracy_settings if user is not None else []
     settings = user.settings if user is not None else []
-    header = ["model.tag", "img size", "top-1"] + (["own top-1 (diff)"] if own else []) + \
+    header = ["model.tag", "img size", "top-1"] + [_own_top1_header(s) for s in accuracy] + \
         ["top-5", "params (M)", "GMACs"] + [f"img/s ({s.label})" for s in settings] + ["recipe"]
     lines = ["| " + " | ".join(header) + " |", "|:---|" + ":---:|" * (len(header) - 1)]
     for row in rows:
         cells = [row.name, str(row.img_size), _fmt(row.top1, ".3f")]
-        if own:
-            mine = user.own_accuracy(row.name, row.img_size)
-            diff = f" ({mine.top1 - row.top1:+.3f})" if mine is not None and row.top1 is not None else ""
-            cells.append(f"{mine.top1:.3f}{diff}" if mine is not None else "-")
+        cells += [_own_top1_cell(user, s, row) for s in accuracy]
         cells += [_fmt(row.top5, ".3f"), f"{row.params_m:.2f}", f"{row.gmacs:.2f}"]
         cells += [_fmt(user.throughput(s, row.name, row.img_size), ".1f") for s in settings]
         cells.append(_recipe_cell(row.name))
@@ -172,11 +159,9 @@ def _table(page: Page, rows: list[Row]) -> list[str]:
 def _recipe_cell(tag: str) -> str:
     """The recipe that trained `tag`, linked to its source (`visionzoo recipes TAG --show` prints it), or why
     there is none."""
-    recipe = next((r for r in list_recipes() if tag in r.tags), None)
-    if recipe is not None:
-        return f"[{recipe.name}]({recipe.source})" if recipe.source.startswith("http") else recipe.name
-    reason = next((record.reason for name, record in list_no_recipes(tag) if name == tag), "not recorded")
-    return "none: " + reason.replace("|", "/")
+    link = recipe_link(tag)
+    text = link.text.replace("|", "/")
+    return f"[{text}]({link.url})" if link.url else text
 
 
 def render(page: Page) -> str:
@@ -273,12 +258,12 @@ def plot_files(year: int, with_throughput: bool, with_deployed: bool = False) ->
     return plots
 
 
-def throughput_setting(user: UserResults, rows: list[Row]) -> SpeedSetting | None:
+def throughput_setting(user: UserResults, rows: list[Row]) -> Setting | None:
     """The benchmark setting that measured most of the page's rows (ties: the larger batch), if any."""
-    def coverage(setting: SpeedSetting) -> tuple:
+    def coverage(setting: Setting) -> tuple:
         measured = sum(user.throughput(setting, r.name, r.img_size) is not None
                        for r in rows if r.top1 is not None)
-        return measured, setting.batch_size, setting.label
+        return measured, int(setting["batch_size"]), setting.label
 
     best = max(user.settings, key=coverage, default=None)
     return best if best is not None and coverage(best)[0] > 0 else None

@@ -1,22 +1,123 @@
-"""The user's own results merged into the metrics page: `visionzoo validate` and `visionzoo benchmark` files.
+"""The user's own results merged into the metrics pages: `visionzoo validate` and `visionzoo benchmark` files.
 
 Both commands write CSV (one record a row) or JSON (a list of records, or an object with a "results" list).
-A record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch' plus tag, img_size,
-top1, top5; a record without a tag is of weights that are no tag's and is left out); a record with
-`infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`).
+A record with `infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`);
+one that also has `top1` (`benchmark --val-data`) is a deployment result too: the page's accuracy x speed x
+format table. Any other record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch'
+plus tag, img_size, top1, top5; a record without a tag is of weights that are no tag's and is left out).
+
+Results are kept apart by their setting: the values of the record's setting fields (`ACCURACY_FIELDS`,
+`SPEED_FIELDS`), each distinct setting a column of the pages. A field the commands start writing becomes a
+new way to tell results apart by adding one `SettingField` line; files written before it existed read as
+its default. The machine and software a setting was measured with (`CONTEXT_FIELDS`) are kept with it.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UnknownModelError, UserError
 from ..registry import resolve_pretrained_cfg, split_name
 from ..runtime import PRECISIONS
+
+
+def _flag(value) -> str:
+    """A true/false field as 'true' or 'false', whether written by CSV ('True') or JSON (true)."""
+    truth = value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
+    return "true" if truth else "false"
+
+
+def _device_type(value) -> str:
+    """'cuda:1' -> 'cuda': results of the devices of one kind on one machine share columns."""
+    return str(value).split(":")[0]
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """A field of a result record that tells settings apart: each distinct setting gets its own columns."""
+
+    key: str
+    default: str | None  # the value of a record without the field (written before the field existed);
+    # None: the field is required
+    label: str = "{}"  # how the value reads in a column label ('{}' is the value)
+    quiet: str | None = None  # the usual value, left out of labels
+    ranking: tuple[str, ...] = ()  # the values in display order; others follow, alphabetically
+    numeric: bool = False  # ordered as numbers
+    normalise: Callable[[object], str] = str
+
+    def read(self, record: dict) -> str:
+        value = record.get(self.key)
+        if value not in (None, ""):
+            return self.normalise(value)
+        if self.default is None:
+            raise UserError(f"a result of {record.get('model')} has no {self.key}")
+        return self.default
+
+    def order(self, value: str) -> tuple:
+        if self.numeric:
+            return (float(value), value)
+        rank = self.ranking.index(value) if value in self.ranking else len(self.ranking)
+        return (rank, value)
+
+
+# How an accuracy was measured. eval_set, backend and precision are read where validate writes them (named
+# eval sets and deployed backends); older files are of ImageNet val and the eager model, at a precision they
+# do not record (validate --amp is not in them), which is left unsaid rather than guessed.
+ACCURACY_FIELDS = (
+    SettingField("eval_set", "imagenet", quiet="imagenet"),
+    SettingField("backend", "eager", quiet="eager"),
+    SettingField("precision", "", quiet="", ranking=tuple(PRECISIONS)),
+)
+# How a throughput was measured: the fields of `visionzoo.benchmark.BenchmarkResult` that change the figure.
+SPEED_FIELDS = (
+    SettingField("device", "?", normalise=_device_type),
+    SettingField("batch_size", None, label="bs {}", numeric=True),
+    SettingField("precision", "fp32", ranking=tuple(PRECISIONS)),
+    SettingField("channels_last", "false", label="NHWC", quiet="false", normalise=_flag),
+    SettingField("compiled", "false", label="compiled", quiet="false", normalise=_flag),
+    SettingField("backend", "eager", quiet="eager"),
+)
+# What a setting was measured on and with, shown next to its columns (all values seen are kept): the
+# record's field -> its heading.
+CONTEXT_FIELDS = {"device_name": "device", "cpu_isa": "CPU ISA", "cpu_features": "CPU int8/bf16",
+                  "threads": "threads",
+                  "torch_version": "torch", "visionzoo_version": "visionzoo",
+                  "onnxruntime_version": "onnxruntime"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way of measuring: a value per field of its kind (`ACCURACY_FIELDS` or `SPEED_FIELDS`)."""
+
+    fields: tuple[SettingField, ...] = field(repr=False)
+    values: tuple[str, ...]
+
+    def __getitem__(self, key: str) -> str:
+        return self.values[[f.key for f in self.fields].index(key)]
+
+    @property
+    def label(self) -> str:
+        """The non-usual values, e.g. 'cpu, bs 8, bf16, onnxruntime' ('' for the usual setting)."""
+        return ", ".join(f.label.format(v) for f, v in zip(self.fields, self.values, strict=True)
+                         if v != f.quiet)
+
+    @property
+    def description(self) -> str:
+        """Every field with its value, e.g. 'eval_set imagenet, backend eager, precision not recorded'."""
+        pairs = zip(self.fields, self.values, strict=True)
+        return ", ".join(f"{f.key} {value or 'not recorded'}" for f, value in pairs)
+
+    def order(self) -> tuple:
+        """Sort key: field by field, each in its own order (batch sizes as numbers, fp32 before bf16)."""
+        return tuple(f.order(v) for f, v in zip(self.fields, self.values, strict=True))
+
+    @classmethod
+    def of(cls, fields: tuple[SettingField, ...], record: dict) -> Setting:
+        return cls(fields, tuple(f.read(record) for f in fields))
 
 
 @dataclass(frozen=True)
@@ -28,28 +129,11 @@ class OwnAccuracy:
 
 
 @dataclass(frozen=True)
-class SpeedSetting:
-    """How a throughput was measured; one page column per setting."""
+class Speed:
+    """The user's inference speed of one model at one size: images/s and the median latency of one batch."""
 
-    device: str
-    batch_size: int
-    precision: str
-    channels_last: bool = False
-    compiled: bool = False
-    backend: str = "eager"  # visionzoo benchmark --backend
-
-    def order(self) -> tuple:
-        """Sort key: by device, batch size, then precision as the benchmark lists them (fp32 first)."""
-        precisions = list(PRECISIONS)
-        rank = precisions.index(self.precision) if self.precision in precisions else len(precisions)
-        return (self.device, self.batch_size, rank, self.precision, self.channels_last, self.compiled,
-                self.backend)
-
-    @property
-    def label(self) -> str:
-        extras = "".join([", NHWC" if self.channels_last else "", ", compiled" if self.compiled else "",
-                          f", {self.backend}" if self.backend != "eager" else ""])
-        return f"{self.device.split(':')[0]}, bs {self.batch_size}, {self.precision}{extras}"
+    img_per_s: float
+    latency_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -77,10 +161,6 @@ class DeployedResult:
         return f"{self.model} {self.backend}/{self.precision} b{self.batch_size}"
 
 
-def _float(value) -> float | None:
-    return None if value in (None, "") else float(value)
-
-
 def _deployed(record: dict) -> DeployedResult:
     features = record.get("cpu_features") or "no VNNI/AMX/bf16 recorded"
     cpu = (f"{record.get('device_name', '?')} ({record.get('cpu_isa', '?')}; {features}; "
@@ -88,36 +168,59 @@ def _deployed(record: dict) -> DeployedResult:
     return DeployedResult(
         str(record["model"]), int(record["img_size"]), str(record.get("backend") or "eager"),
         str(record.get("format") or "torch"), str(record.get("precision", "fp32")), int(record["batch_size"]),
-        float(record["infer_img_per_s"]), float(record["infer_ms"]), _float(record.get("setup_s")),
-        _float(record.get("artifact_mb")), float(record["top1"]), _float(record.get("top1_agreement")),
+        float(record["infer_img_per_s"]), float(record["infer_ms"]), _number(record.get("setup_s")),
+        _number(record.get("artifact_mb")), float(record["top1"]), _number(record.get("top1_agreement")),
         None if record.get("val_images") in (None, "") else int(record["val_images"]),
         str(record.get("weights", "")), cpu)
 
 
 @dataclass
 class UserResults:
-    """Accuracy by (arch.tag, img_size); inference images/s by setting, then by (arch, tag or None,
-    img_size)."""
+    """Accuracy by setting, then (arch.tag, img_size); inference speed by setting, then (arch, tag or None,
+    img_size); the machine and versions of each setting."""
 
-    accuracy: dict[tuple[str, int], OwnAccuracy] = field(default_factory=dict)
-    speed: dict[SpeedSetting, dict[tuple[str, str | None, int], float]] = field(default_factory=dict)
+    accuracy: dict[Setting, dict[tuple[str, int], OwnAccuracy]] = field(default_factory=dict)
+    speed: dict[Setting, dict[tuple[str, str | None, int], Speed]] = field(default_factory=dict)
+    context: dict[Setting, dict[str, set[str]]] = field(default_factory=dict)
     # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
     device_names: dict[str, str] = field(default_factory=dict)
     # benchmark rows measured with --val-data: accuracy x speed x format
     deployed: list[DeployedResult] = field(default_factory=list)
 
-    def own_accuracy(self, name: str, img_size: int) -> OwnAccuracy | None:
-        return self.accuracy.get((name, img_size))
+    @property
+    def accuracy_settings(self) -> list[Setting]:
+        return sorted(self.accuracy, key=Setting.order)
 
-    def throughput(self, setting: SpeedSetting, name: str, img_size: int) -> float | None:
-        """Images/s of `name` (arch.tag) at `img_size`: measured for this tag, else for its arch."""
+    @property
+    def settings(self) -> list[Setting]:
+        """The speed settings, in the benchmark's order."""
+        return sorted(self.speed, key=Setting.order)
+
+    def own_accuracy(self, setting: Setting, name: str, img_size: int) -> OwnAccuracy | None:
+        return self.accuracy.get(setting, {}).get((name, img_size))
+
+    def speed_of(self, setting: Setting, name: str, img_size: int) -> Speed | None:
+        """The speed of `name` (arch.tag) at `img_size`: measured for this tag, else for its arch (speed
+        depends on the architecture, not the weights)."""
         arch, tag = split_name(name)
         measured = self.speed.get(setting, {})
         return measured.get((arch, tag, img_size), measured.get((arch, None, img_size)))
 
-    @property
-    def settings(self) -> list[SpeedSetting]:
-        return sorted(self.speed, key=SpeedSetting.order)
+    def throughput(self, setting: Setting, name: str, img_size: int) -> float | None:
+        """Images/s of `name` (arch.tag) at `img_size`, as `speed_of` finds it."""
+        found = self.speed_of(setting, name, img_size)
+        return None if found is None else found.img_per_s
+
+    def describe(self, setting: Setting) -> dict[str, str]:
+        """What `setting` was measured on and with: context field -> its values, joined."""
+        seen = self.context.get(setting, {})
+        return {key: "; ".join(sorted(seen[key])) for key in CONTEXT_FIELDS if seen.get(key)}
+
+    def _note_context(self, setting: Setting, record: dict) -> None:
+        seen = self.context.setdefault(setting, {})
+        for key in CONTEXT_FIELDS:
+            if record.get(key) not in (None, ""):
+                seen.setdefault(key, set()).add(str(record[key]))
 
 
 def _records(path: Path) -> list[dict]:
@@ -134,19 +237,19 @@ def _records(path: Path) -> list[dict]:
                     "give a .csv or .json file from validate or benchmark")
 
 
-def _flag(value) -> bool:
-    return value if isinstance(value, bool) else str(value).strip().lower() in ("true", "1", "yes")
-
-
 def _model_name(record: dict) -> str:
     model, tag = str(record["model"]), record.get("tag")
     return f"{model}.{tag}" if tag and "." not in model else model
 
 
+def _number(value) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
 def read_user_results(paths: Iterable[str | Path]) -> UserResults:
     """Read validate and benchmark result files; records of models that are not registered are left out.
 
-    Raises FileNotFoundError for a missing file and ValueError for a file with no result the page can use.
+    Raises UserError for a missing file, an unreadable format, or a file with no result the pages can use.
     """
     results = UserResults()
     for path in map(Path, paths):
@@ -168,21 +271,23 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             if record.get("top1") not in (None, "") and not benchmark:
                 if cfg is None or split_name(name)[1] is None:
                     continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
-                top5 = record.get("top5")
-                results.accuracy[(cfg.name, img_size)] = OwnAccuracy(
-                    float(record["top1"]), float(top5) if top5 not in (None, "") else None)
-                usable += 1
+                setting = Setting.of(ACCURACY_FIELDS, record)
+                results.accuracy.setdefault(setting, {})[(cfg.name, img_size)] = OwnAccuracy(
+                    float(record["top1"]), _number(record.get("top5")))
             elif benchmark:
-                setting = SpeedSetting(str(record.get("device", "?")), int(record["batch_size"]),
-                                       str(record.get("precision", "fp32")),
-                                       _flag(record.get("channels_last")), _flag(record.get("compiled")),
-                                       str(record.get("backend") or "eager"))
+                try:
+                    setting = Setting.of(SPEED_FIELDS, record)
+                except UserError as error:
+                    raise UserError(f"{path}: {error}") from None
                 arch, tag = split_name(name)
-                speed = float(record["infer_img_per_s"])
-                results.speed.setdefault(setting, {})[(arch, tag, img_size)] = speed
+                results.speed.setdefault(setting, {})[(arch, tag, img_size)] = Speed(
+                    float(record["infer_img_per_s"]), _number(record.get("infer_ms")))
                 if record.get("device_name"):
-                    results.device_names[setting.device.split(":")[0]] = str(record["device_name"])
-                usable += 1
+                    results.device_names[setting["device"]] = str(record["device_name"])
+            else:
+                continue
+            results._note_context(setting, record)
+            usable += 1
         if not usable:
             raise UserError(f"{path} holds no validate or benchmark result of a registered model "
                              "(records need model, img_size and top1 or infer_img_per_s)")

@@ -11,16 +11,14 @@ Layout of a run's output folder:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError
+from ..files import atomic_write
 
 STATE_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -28,42 +26,6 @@ FORMAT_VERSION = 1
 
 class ResumeError(UserError):
     """A checkpoint that cannot be resumed from; the message names the file and the mismatch."""
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call `write(temporary path)` in the folder of `path`, fsync, then rename over `path`.
-
-    A kill at any moment leaves either the previous file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is durable only once the folder's entry is on disk (POSIX).
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically (UTF-8)."""
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def save_model_file(path: str | os.PathLike, state_dict: dict[str, torch.Tensor],

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VisionzooError
-from .checkpoint import STATE_FILE, write_text_atomic
+from ..files import write_text_atomic
+from .checkpoint import STATE_FILE
 
 SUMMARY_FIELDS = ("epoch", "step", "lr", "train_loss", "eval_loss", "eval_top1", "eval_top5", "ema_eval_loss",
                   "ema_eval_top1", "ema_eval_top5", "images_per_sec", "seconds")

@@ -26,10 +26,10 @@ from ..data.train_transforms import (
 from ..data.transforms import normalize_batch
 from ..evaluation import evaluate
 from ..factory import create_model
+from ..files import write_text_atomic
 from ..recipes import get_recipe
 from ..registry import get_architecture
 from ..runtime import precision_dtype
-from .checkpoint import write_text_atomic
 from .config import AUGMENTATION_KEYS, ConfigError, TrainConfig
 from .data import EpochBatchSampler, RepeatBatchSampler, SeededSamples, derive_seed, train_transform
 from .ema import ModelEma
