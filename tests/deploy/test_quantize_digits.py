@@ -23,13 +23,14 @@ def digits(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tuned_lite0(digits, tmp_path_factory):
-    """Real Lite0 weights, one epoch on the digits at 64 pixels (as tests/train/test_digits.py does)."""
+    """Real Lite0 weights, two epochs on the digits at 64 pixels (tests/train/test_digits.py's recipe; after
+    one epoch, at 88.6%, many held-out digits sit on a near tie that any rounding flips)."""
     folder = tmp_path_factory.mktemp("lite0_digits")
     weights = folder / "lite0.safetensors"
     convert_lite0_checkpoint(weights)
     with pytest.warns(UserWarning, match="initialised afresh for 10"):
         assert main(["train", "--model", "efficientnet_lite0", "--checkpoint", str(weights), "--num-classes",
-                     "10", "--img-size", "64", "--batch-size", "32", "--epochs", "1", "--opt", "adamw",
+                     "10", "--img-size", "64", "--batch-size", "32", "--epochs", "2", "--opt", "adamw",
                      "--lr", "2e-3", "--weight-decay", "0.05", "--scale", "0.5", "1", "--hflip", "0",
                      "--workers", "0", "--data", str(digits[0]), "--val-data", str(digits[1]),
                      "--output", str(folder / "run")]) == 0
@@ -44,16 +45,17 @@ def _model(checkpoint):
 @pytest.mark.heavy
 def test_fine_tuned_lite0_loses_at_most_one_point_in_int8(tuned_lite0, digits, tmp_path):
     output = tmp_path / "digits.int8.onnx"
-    result = quantize_model(_model(tuned_lite0), output, digits[0], calibration_count=100, img_size=64,
+    result = quantize_model(_model(tuned_lite0), output, digits[0], calibration_count=200, img_size=64,
                             val_data=digits[1], max_drop=1.0)
     accuracy = result.accuracy
     assert accuracy.count == 360  # every fifth of the 1,797 digits
-    assert accuracy.fp32_top1 > 90, accuracy.line()  # a real fine-tune, not chance
+    assert accuracy.fp32_top1 > 95, accuracy.line()  # a real fine-tune, not chance
     assert accuracy.drop <= 1.0 and accuracy.agreement >= 98, accuracy.line()
     assert result.verification.passed  # photos and calibration images
     meta = read_metadata(output)
     assert meta.precision == "int8" and meta.num_classes == 10 and meta.img_size == (64, 64)
-    assert meta.quantization.calibration_images == 100 and "first conv" in meta.quantization.float_ops[0]
+    assert meta.quantization.calibration_images == 200 and "first conv" in meta.quantization.float_ops[0]
+    print(accuracy.line())  # the figure for the closing note (pytest -s)
 
 
 @pytest.mark.heavy
