@@ -10,6 +10,7 @@ runs after warm-up, with the spread (interquartile range and min/max) kept besid
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
@@ -204,10 +205,13 @@ def _input(batch_size: int, img_size: int, device: torch.device, dtype: torch.dt
 
 def measure_inference(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
                       channels_last: bool = False, compile: bool = False, warmup: int = 5,
-                      runs: int = 20) -> tuple[Timing, PeakMemory]:
-    """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype."""
+                      runs: int = 20, model: nn.Module | None = None) -> tuple[Timing, PeakMemory]:
+    """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype.
+
+    `model`: real weights to time (a copy is cast); default the architecture with random weights."""
     dtype = precision_dtype(precision)
-    model = _prepare(create_model(name, img_size=img_size).eval(), device, channels_last, compile, dtype)
+    model = copy.deepcopy(model) if model is not None else create_model(name, img_size=img_size)
+    model = _prepare(model.eval(), device, channels_last, compile, dtype)
     x = _input(batch_size, img_size, device, dtype, channels_last)
     with PeakMemory(device) as memory, torch.inference_mode():
         timing = time_runs(lambda: model(x), warmup, runs, _synchronizer(device))
@@ -379,7 +383,7 @@ def _measure_setting(fields: dict, device: torch.device, train: bool,
     batch_size = fields["batch_size"]
     try:
         if fields["backend"] == "eager" and fields["precision"] != "int8":
-            timing, memory = measure_inference(*args)
+            timing, memory = measure_inference(*args, model=accuracy.model if accuracy is not None else None)
             if accuracy is not None:
                 fields.update(accuracy.fields(None))
         else:
