@@ -122,22 +122,23 @@ def _onnxruntime(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def build_runner(backend: str, model: nn.Module, img_size: int | tuple[int, int] | None = None, *,
-                 precision: str = "fp32", batch_size: int | None = None,
+                 precision: str | None = None, batch_size: int | None = None,
                  calibration: str | os.PathLike | torch.Tensor | None = None, calibration_count: int = 200,
                  verify: bool = True) -> Runner:
     """`model` deployed with `backend` at `img_size` (default: its weights' size), timed from the start.
 
     Args:
-        precision: fp32, bf16 (where the CPU computes it natively) or int8 (see SUPPORTED).
+        precision: fp32, bf16 (where the CPU computes it natively) or int8 (see SUPPORTED); default the
+            backend's first (int8 for the int8 backend, else fp32).
         batch_size: the exported artifact's fixed batch (None: any batch size). Torch backends take any.
         calibration: int8 only: a folder of images or a preprocessed batch; default the shipped photos (fit
             for timing, not for accuracy figures).
         verify: compare with `model` on the shipped photos and random batches (int8: the photos and the
             calibration images, top-1 only); raises VerificationError / QuantizationError.
     """
-    if backend == "int8":
-        precision = "int8"
-    check_backend(backend, precision)
+    if backend in SUPPORTED and precision is None:
+        precision = SUPPORTED[backend][0]
+    check_backend(backend, precision or "fp32")
     size = default_img_size(model) if img_size is None else size_pair(img_size)
     model = model.eval()
     start = time.perf_counter()
