@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 import math
 import os
@@ -240,7 +241,8 @@ def _quantize_onnx(model: nn.Module, spec: ExportSpec, output: Path, images: tor
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the engines' info logging and warnings (torchao's import, onnxruntime's calibration)."""
+    """Silence the engines' info logging, warnings and prints (torchao's import, onnxruntime's
+    calibration)."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
@@ -248,7 +250,8 @@ def _quiet() -> Iterator[None]:
     pytree_level = pytree.level
     pytree.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        # onnxruntime's histogram calibrators print their progress on stdout
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
