@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..deploy.export import check_export_size, check_output_path
     from ..deploy.quantize import QUANTIZE_FORMATS, AccuracyDrop, QuantizationError, quantize_model
     from ..deploy.verify import Verification
@@ -90,4 +92,12 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(result.verification.lines()))
     if result.accuracy is not None:
         print(result.accuracy.line())
+    if result.speedup is not None:
+        threads = torch.get_num_threads()
+        where = f"onnxruntime on this CPU, {threads} thread(s), batch {args.batch_size or 1}"
+        if result.speedup < 1:
+            print(f"speed: int8 is SLOWER than fp32 here ({result.speedup:.2f}x, {where}): for speed, keep "
+                  "this model in fp32 on this CPU")
+        else:
+            print(f"speed: int8 is {result.speedup:.2f}x fp32 ({where})")
     return 0

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ class QuantizeResult:
     metadata: ExportMetadata
     verification: Verification | None  # vs fp32 on the shipped photos and the calibration images
     accuracy: AccuracyDrop | None
+    # int8 over fp32 in onnxruntime on this CPU at batch 1 (the artifact's batch if fixed); below 1 where
+    # int8 is slower here. None: pt2 (Inductor's speed needs `visionzoo benchmark --backend compile`)
+    speedup: float | None = None
 
 
 def calibration_images(folder: str | os.PathLike, count: int) -> list[Path]:
@@ -204,8 +208,27 @@ class _Reader:
         self.position = 0
 
 
+def _speedup(fp32: Path, int8: Path, example: torch.Tensor, runs: int = 10) -> float:
+    """int8's speed over fp32 in onnxruntime at `example`'s batch (torch's threads), best of `runs`,
+    alternating."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    sessions = [onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
+                for p in (fp32, int8)]
+    feed = {"x": example.numpy()}
+    best = [float("inf"), float("inf")]
+    for _ in range(runs):
+        for i, session in enumerate(sessions):
+            start = time.perf_counter()
+            session.run(None, feed)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best[0] / best[1]
+
+
 def _quantize_onnx(model: nn.Module, spec: ExportSpec, output: Path, images: torch.Tensor,
-                   reduce_range: tuple[bool, str]) -> Quantization:
+                   reduce_range: tuple[bool, str]) -> tuple[Quantization, float]:
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -231,9 +254,11 @@ def _quantize_onnx(model: nn.Module, spec: ExportSpec, output: Path, images: tor
                             weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=method,
                             extra_options=extra,
                             calibration_providers=["CPUExecutionProvider"])
+        speedup = _speedup(prepared, output, next(_batches(images, spec.batch_size if not spec.dynamic_batch
+                                                           else 1)))
     calibration = f"percentile {PERCENTILE}" if has_outlier_ops else "minmax"
     return Quantization("onnxruntime static QDQ", calibration, int(images.shape[0]), True, reduce_range[0],
-                        reduce_range[1], tuple(described))
+                        reduce_range[1], tuple(described)), speedup
 
 
 # ---------------------------------------------------------------------------------------------- pt2
@@ -372,8 +397,9 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
     metadata = metadata_for(model, format, "int8", size, batch_size, source)
     with StagedFile(output) as staged:
         try:
+            speedup = None
             if format == "onnx":
-                quantization = _quantize_onnx(model, spec, staged.path, images, reduce_range)
+                quantization, speedup = _quantize_onnx(model, spec, staged.path, images, reduce_range)
                 metadata = _with_quantization(metadata, quantization)
                 write_onnx_metadata(staged.path, metadata)
             else:
@@ -400,7 +426,7 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
                 raise QuantizationError(f"int8 top-1 drop {accuracy.drop:.3f} points is beyond max_drop "
                                         f"{max_drop:g} ({accuracy.line()}); nothing written", accuracy)
         staged.commit()
-    return QuantizeResult(output, metadata, verification, accuracy)
+    return QuantizeResult(output, metadata, verification, accuracy, speedup)
 
 
 def _with_quantization(metadata: ExportMetadata, quantization: Quantization) -> ExportMetadata:
