@@ -226,7 +226,8 @@ def deployed_section(rows: Sequence[DeployedResult]) -> list[str]:
            "Measured with `visionzoo benchmark --backend ... --precision ... --val-data DIR`: top-1 on the "
            "user's labelled set and top-1 agreement with the eager model on the same images, speed of the "
            "same artifact. CPU: " + "; ".join(sorted({r.cpu for r in rows})) + ".", "",
-           "| " + " | ".join(DEPLOYED_HEADER) + " |", "|" + "|".join([":---", "---:", ":---", ":---", ":---"] + ["---:"] * 7) + "|"]
+           "| " + " | ".join(DEPLOYED_HEADER) + " |",
+           "|" + "|".join([":---", "---:", ":---", ":---", ":---"] + ["---:"] * 7) + "|"]
     for r in sorted(rows, key=lambda r: (r.model, r.img_size, r.batch_size, r.precision, r.backend)):
         cells = [r.model, str(r.img_size), r.backend, r.format, r.precision, str(r.batch_size),
                  f"{r.top1:.2f}", _fmt(r.top1_agreement, ".2f"), f"{r.img_per_s:.1f}", f"{r.latency_ms:.2f}",
@@ -296,7 +297,8 @@ def write_plots(page: Page, directory: Path) -> None:
         write_plot(directory / files["deployed: top-1 vs latency per backend"],
                    [Point(r.label, r.latency_ms, r.top1) for r in deployed],
                    "latency of one batch (ms, log scale)",
-                   "Deployed models: top-1 on the user's set vs latency, per backend and precision")
+                   "Deployed models: top-1 on the user's set vs latency, per backend and precision",
+                   data="the user's labelled set:")
 
 
 def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool = True) -> Page:

@@ -42,7 +42,8 @@ def _pyplot():
     return plt
 
 
-TOP1_TICKS = (0, 20, 40, 50, 60, 65, 70, 72, 74, 76, 78, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92)
+TOP1_TICKS = (0, 20, 40, 50, 60, 65, 70, 72, 74, 76, 78, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92,
+              94, 95, 96, 97, 98, 99)
 
 
 def _log_error(top1):
@@ -91,7 +92,7 @@ def _place_labels(axes, points: Sequence[Point], on_front: set[Point], renderer)
 
 
 def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
-               higher_x_better: bool = False) -> None:
+               higher_x_better: bool = False, data: str = "ImageNet-1k") -> None:
     """Top-1 against x (log scale) as a PNG: every point labelled, the Pareto front drawn and highlighted."""
     plt = _pyplot()
     front = pareto_front(points, higher_x_better)
@@ -103,13 +104,13 @@ def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
     axes.set_yscale("function", functions=(_log_error, _from_log_error))
     lowest = min(p.top1 for p in points)
     axes.set_yticks([t for t in TOP1_TICKS if t >= lowest - 5])
-    axes.set_ylim(max(0.0, lowest - 3), min(99.0, max(p.top1 for p in points) + 1))
+    axes.set_ylim(max(0.0, lowest - 3), min(99.5, max(p.top1 for p in points) + 1))
     others = [p for p in points if p not in on_front]
     axes.scatter([p.x for p in others], [p.top1 for p in others], s=16, color="tab:blue", label="model.tag")
     axes.plot([p.x for p in front], [p.top1 for p in front], "-o", color="tab:red", markersize=5, linewidth=1,
               label="Pareto front" + (" (faster and more accurate)" if higher_x_better else ""))
     axes.set_xlabel(xlabel)
-    axes.set_ylabel("ImageNet-1k top-1 (%), axis spaced by log(100 - top-1)")
+    axes.set_ylabel(f"{data} top-1 (%), axis spaced by log(100 - top-1)")
     axes.set_title(title)
     axes.grid(True, which="both", linewidth=0.3, alpha=0.5)
     axes.legend(loc="lower right")
