@@ -2,6 +2,8 @@
 
     import visionzoo
     model = visionzoo.create_model("mobilenetv4_conv_small.e2400_r224_in1k", pretrained=True)
+    visionzoo.save_model_folder(model, "my-model")     # config.json + model.safetensors + README.md
+    model = visionzoo.create_model("my-model", pretrained=True)   # or "local-dir:...", "hf-hub:org/name"
 
 The public names are loaded on first use, so that `import visionzoo` (and with it the `visionzoo` command's
 `--help`) does not load torch.
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .errors import UnknownModelError
     from .factory import create_model
     from .pretrained_cfg import PretrainedCfg
+    from .publish import save_model_folder
     from .registry import get_pretrained_cfg, is_model, list_models, list_pretrained
 
 # public name -> the module that defines it
@@ -32,6 +35,7 @@ _EXPORTS = {
     "optimize_for_inference": "visionzoo.deploy",
     "export_model": "visionzoo.deploy",
     "quantize_model": "visionzoo.deploy",
+    "save_model_folder": "visionzoo.publish",
 }
 __all__ = [
     "PretrainedCfg",
@@ -44,6 +48,7 @@ __all__ = [
     "list_pretrained",
     "optimize_for_inference",
     "quantize_model",
+    "save_model_folder",
 ]
 __version__ = "0.1.0"
 

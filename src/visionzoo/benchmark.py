@@ -27,7 +27,7 @@ from torch import nn
 
 from . import __version__
 from .data.config import resolve_data_config
-from .deploy.accuracy import agreement, evaluate_artifact
+from .deploy.accuracy import agreement, evaluate_artifact, model_classes
 from .deploy.hardware import cpu_info
 from .deploy.runners import PRECISIONS as DEPLOY_PRECISIONS
 from .deploy.runners import Runner, build_runner, onnxruntime_version
@@ -307,7 +307,7 @@ class _Accuracy:
             self.eager = self.evaluate(self.model)
 
     def evaluate(self, run) -> tuple:
-        return evaluate_artifact(run, self.weights.val_data, self.config, self.model.num_classes,
+        return evaluate_artifact(run, self.weights.val_data, self.config, model_classes(self.model),
                                  limit=self.weights.val_limit)
 
     def fields(self, runner: Runner | None) -> dict:

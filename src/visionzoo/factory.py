@@ -6,17 +6,29 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from .data.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from .errors import OptionError, UserError
+from .errors import CheckpointError, OptionError, UserError
+from .model_folder import CONFIG_FILE, LOCAL_DIR, ModelFolder, read_model_folder
 from .models.features import FeatureExtractor, check_feature_cls
 from .pretrained_cfg import PretrainedCfg
-from .registry import get_architecture, resolve_pretrained_cfg
-from .weights import checkpoint_classes, download_pretrained, load_into, read_checkpoint
+from .registry import Architecture, resolve_model, with_architecture_facts
+from .weights import (
+    checkpoint_classes,
+    checkpoint_label_names,
+    download_pretrained,
+    load_into,
+    read_checkpoint,
+)
+
+# create_model's own parameters that a model folder's model_args may set (the rest are config fields)
+_FACTORY_ARGS = ("num_classes", "in_chans", "img_size", "drop_rate", "drop_path_rate")
 
 
 def _build_config(arch: str, config, overrides: dict):
@@ -39,12 +51,128 @@ def _architecture_cfg(arch: str, model: nn.Module) -> PretrainedCfg:
         pool_size=None if model.fixed_input_size else model.feature_map_size((height, width)))
 
 
+def _json_to_config(value):
+    """JSON lists as the tuples config fields hold."""
+    return tuple(_json_to_config(v) for v in value) if isinstance(value, list) else value
+
+
+def _folder_of_checkpoint(checkpoint_path, architecture: Architecture) -> ModelFolder | None:
+    """The model folder a local checkpoint sits in (beside a config.json), which then describes it: its
+    preprocessing, class names and options. Refused if it names another architecture."""
+    path = Path(checkpoint_path)
+    if not (path.parent / CONFIG_FILE).is_file():
+        return None
+    folder = read_model_folder(str(path.parent), LOCAL_DIR, str(path.parent))
+    if folder.architecture != architecture.name:
+        raise CheckpointError(f"{path}: its folder's {CONFIG_FILE} says it holds a {folder.architecture} "
+                              f"model, not {architecture.name}; name that model, or the folder itself")
+    return folder
+
+
+def _named_by_metadata(checkpoint_path, cfg: PretrainedCfg | None) -> PretrainedCfg | None:
+    """`cfg` with the class names a safetensors checkpoint records in its metadata, if it does."""
+    names = checkpoint_label_names(checkpoint_path)
+    if names is None or cfg is None:
+        return cfg
+    return dataclasses.replace(cfg, num_classes=len(names), label_space=None, label_names=names,
+                               label_descriptions=None)
+
+
+def _head_cfg(cfg: PretrainedCfg, num_classes: int) -> PretrainedCfg:
+    """`cfg` for a model whose head has `num_classes` outputs: another head's class names are dropped."""
+    if cfg.num_classes == num_classes:
+        return cfg
+    return dataclasses.replace(cfg, num_classes=num_classes, label_names=None, label_descriptions=None)
+
+
+def _folder_defaults(folder: ModelFolder, cfg: PretrainedCfg) -> tuple[dict, dict]:
+    """(create_model arguments, config fields) a model folder sets: its head, input channels, the input
+    size of a fixed-size model, and its recorded model_args."""
+    args = {key: _json_to_config(value) for key, value in folder.model_args.items()}
+    factory = {key: args.pop(key) for key in _FACTORY_ARGS if key in args}
+    factory.setdefault("num_classes", cfg.num_classes)
+    factory.setdefault("in_chans", cfg.input_size[0])
+    if cfg.fixed_input_size:
+        factory.setdefault("img_size", tuple(cfg.input_size[1:]))
+    return factory, args
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What `create_model` builds: the architecture, its config, the record of its weights and the model
+    folder named (if any)."""
+
+    architecture: Architecture
+    config: object
+    pretrained_cfg: PretrainedCfg | None
+    folder: ModelFolder | None
+
+
+def _plan(name: str, pretrained: bool, checkpoint_path, given: dict, arch_kwargs: dict) -> _Plan:
+    """Resolve the name, the weights' description and every option, without building anything."""
+    resolved = resolve_model(name)
+    architecture, pretrained_cfg, folder = resolved.architecture, resolved.pretrained_cfg, resolved.folder
+    if pretrained and pretrained_cfg is None:
+        raise UserError(f"{architecture.name} has no published weights; "
+                        "pass checkpoint_path= or pretrained=False")
+    described_by = folder
+    if checkpoint_path is not None:
+        beside = _folder_of_checkpoint(checkpoint_path, architecture)
+        if beside is not None:
+            described_by = beside
+            pretrained_cfg = with_architecture_facts(beside.pretrained_cfg, architecture.build_meta())
+        else:
+            pretrained_cfg = _named_by_metadata(checkpoint_path, pretrained_cfg)
+        if given["num_classes"] is None:
+            # A local checkpoint (a fine-tuned model) loads with the classifier it was trained with.
+            classifier = architecture.model_cls.classifier_module
+            given["num_classes"] = checkpoint_classes(checkpoint_path, classifier)
+    factory_defaults, folder_kwargs = (_folder_defaults(described_by, pretrained_cfg) if described_by
+                                       else ({}, {}))
+    overrides = {**folder_kwargs, **arch_kwargs}
+    for key, value in given.items():
+        value = factory_defaults.get(key) if value is None else value
+        if key == "num_classes" and value is None and pretrained_cfg is not None:
+            value = pretrained_cfg.num_classes
+        if value is not None:
+            overrides[key] = value
+    overrides.setdefault("in_chans", 3)
+    try:
+        config = _build_config(architecture.name, architecture.config, overrides)
+    except OptionError as error:
+        if described_by is None or not set(folder_kwargs) - set(architecture.config.__dataclass_fields__):
+            raise
+        raise OptionError(f"model folder {described_by.name} records model_args visionzoo cannot apply: "
+                          f"{error}") from None
+    return _Plan(architecture, config, pretrained_cfg, folder)
+
+
+def _model_cfg(plan: _Plan, model: nn.Module) -> PretrainedCfg:
+    if plan.pretrained_cfg is None:
+        return _architecture_cfg(plan.architecture.name, model)
+    return _head_cfg(plan.pretrained_cfg, model.num_classes)
+
+
+def model_blueprint(name: str, pretrained: bool = False, checkpoint_path: str | os.PathLike | None = None,
+                    num_classes: int | None = None, img_size: int | tuple[int, int] | None = None,
+                    **arch_kwargs) -> nn.Module:
+    """The model `create_model` makes with these arguments, on the meta device and without reading its
+    weights: its structure, class count and `pretrained_cfg` (preprocessing and class names, from its
+    folder or the checkpoint's), to plan an evaluation before loading anything."""
+    plan = _plan(name, pretrained, checkpoint_path, dict(num_classes=num_classes, in_chans=None,
+                 img_size=img_size, drop_rate=None, drop_path_rate=None), arch_kwargs)
+    with torch.device("meta"):
+        model = plan.architecture.model_cls(plan.config)
+    model.pretrained_cfg = _model_cfg(plan, model)
+    return model
+
+
 def create_model(
     name: str,
     pretrained: bool = False,
     checkpoint_path: str | os.PathLike | None = None,
     num_classes: int | None = None,
-    in_chans: int = 3,
+    in_chans: int | None = None,
     img_size: int | tuple[int, int] | None = None,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
@@ -57,14 +185,22 @@ def create_model(
     dtype: torch.dtype | None = None,
     **arch_kwargs,
 ) -> nn.Module:
-    """Create the model `name` ('arch' or 'arch.tag'; a bare arch means its default tag).
+    """Create the model `name`: 'arch' or 'arch.tag' (a bare arch means its default tag), or a model folder:
+    'local-dir:PATH', 'hf-hub:org/name[@revision]' or the path of a folder holding config.json.
+
+    A model folder supplies the architecture, the head (class count and names), the preprocessing
+    (`model.pretrained_cfg`) and the options it records; explicit arguments override them, as in the
+    reference, and as there `pretrained=True` loads the folder's weights.
 
     Args:
-        pretrained: load the tag's published weights (Hugging Face Hub `timm/<arch>.<tag>`, cached locally).
-        checkpoint_path: load weights from a local .safetensors/.pth/.pt/.bin file instead.
-        num_classes: classifier size; default the checkpoint's (checkpoint_path) or the tag's. 0 removes the
-            classifier. A size other than the checkpoint's initialises the classifier afresh (with a warning).
-        in_chans: input channels; pretrained first-conv weights are adapted to it.
+        pretrained: load the tag's published weights (Hugging Face Hub `timm/<arch>.<tag>`, cached locally),
+            or the model folder's.
+        checkpoint_path: load weights from a local .safetensors/.pth/.pt/.bin file instead. If the file sits
+            in a model folder (beside a config.json), that folder's preprocessing and class names come too.
+        num_classes: classifier size; default the checkpoint's (checkpoint_path), the folder's or the tag's.
+            0 removes the classifier. A size other than the checkpoint's initialises the classifier afresh
+            (with a warning), and the class names of the old head are dropped.
+        in_chans: input channels (default the folder's, else 3); pretrained first-conv weights are adapted.
         img_size: input size. A fixed-size model (ViT, Hiera) is built for it (the position embedding is
             resampled on load); for the others it sets the default size (`model.default_img_size`).
         features_only: return a backbone giving the feature maps at `out_indices` (levels of `feature_info`;
@@ -78,30 +214,19 @@ def create_model(
         **arch_kwargs: any other field of the family's config dataclass.
 
     Raises:
-        UnknownModelError: unknown arch or tag (with suggestions).
+        UnknownModelError: unknown arch or tag (with suggestions), or a folder of an architecture visionzoo
+            does not have.
         OptionError (a TypeError): an option the architecture does not have; TypeError: a dtype that is not
             floating-point.
-        CheckpointError: weights that cannot be found, read or fitted.
+        CheckpointError: weights that cannot be found, read or fitted; a model folder whose config.json is
+            missing or malformed.
     """
     if dtype is not None and not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
     _check_arguments(pretrained, checkpoint_path, num_classes, in_chans, img_size, drop_rate, drop_path_rate)
-    architecture = get_architecture(name)
-    pretrained_cfg = resolve_pretrained_cfg(name)
-    if pretrained and pretrained_cfg is None:
-        raise UserError(f"{architecture.name} has no published weights; "
-                        "pass checkpoint_path= or pretrained=False")
-    overrides = dict(arch_kwargs, in_chans=in_chans)
-    if num_classes is None and checkpoint_path is not None:
-        # A local checkpoint (a fine-tuned model) loads with the classifier it was trained with.
-        num_classes = checkpoint_classes(checkpoint_path, architecture.model_cls.classifier_module)
-    if num_classes is None and pretrained_cfg is not None:
-        num_classes = pretrained_cfg.num_classes
-    for key, value in (("num_classes", num_classes), ("img_size", img_size), ("drop_rate", drop_rate),
-                       ("drop_path_rate", drop_path_rate)):
-        if value is not None:
-            overrides[key] = value
-    config = _build_config(architecture.name, architecture.config, overrides)
+    plan = _plan(name, pretrained, checkpoint_path, dict(num_classes=num_classes, in_chans=in_chans,
+                 img_size=img_size, drop_rate=drop_rate, drop_path_rate=drop_path_rate), arch_kwargs)
+    architecture, config, pretrained_cfg = plan.architecture, plan.config, plan.pretrained_cfg
     features = _feature_options(out_indices, feature_cls, output_fmt, feature_cfg) if features_only else None
     feature_args = out_indices is not None or feature_cfg or feature_cls != "list" or output_fmt != "NCHW"
     if feature_args and not features_only:
@@ -116,13 +241,18 @@ def create_model(
         with torch.device(device) if device is not None else contextlib.nullcontext():
             model = architecture.model_cls(config)
             model.init_weights()
-    model.pretrained_cfg = pretrained_cfg or _architecture_cfg(architecture.name, model)
+    model.pretrained_cfg = _model_cfg(plan, model)
     if features is not None:
         # pruned before loading: the head and the unused trunk are never allocated
         model = FeatureExtractor(model, **features)
 
     if load_weights:
-        path = checkpoint_path if checkpoint_path is not None else download_pretrained(pretrained_cfg)
+        if checkpoint_path is not None:
+            path = checkpoint_path
+        elif plan.folder is not None:
+            path = plan.folder.weights_file()
+        else:
+            path = download_pretrained(pretrained_cfg)
         load_into(model, read_checkpoint(path), pretrained_cfg, source=str(path))
         if device is not None:
             model.to(device)
@@ -138,7 +268,7 @@ def _check_arguments(pretrained, checkpoint_path, num_classes, in_chans, img_siz
         raise UserError("pretrained=True and checkpoint_path= both give the weights; pass one of them")
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 0):
         raise UserError(f"num_classes must be 0 (no classifier) or more, got {num_classes!r}")
-    if not isinstance(in_chans, int) or in_chans < 1:
+    if in_chans is not None and (not isinstance(in_chans, int) or in_chans < 1):
         raise UserError(f"in_chans must be 1 or more, got {in_chans!r}")
     sizes = (img_size,) if isinstance(img_size, int) else tuple(img_size or ())
     positive = all(isinstance(n, int) and n >= 1 for n in sizes)

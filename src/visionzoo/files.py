@@ -145,3 +145,44 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def write_folder_atomic(path: str | os.PathLike, fill: Callable[[Path], None],
+                        overwrite: bool = False) -> None:
+    """Create the folder `path` by calling `fill(temporary folder)` beside it, then renaming it into place.
+
+    An existing `path` is replaced only with `overwrite` (FileExistsError otherwise): it is first renamed
+    aside and removed once the new folder is in place, so an interruption leaves the old folder, the new
+    one, or neither under `path`, never a mixture.
+    """
+    import shutil
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as error:
+        raise OutputError(_cannot_write(path, error)) from None
+    old = None
+    try:
+        fill(tmp)
+        for entry in tmp.iterdir():
+            if entry.is_file():
+                with open(entry, "rb+") as f:
+                    os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)  # put the previous folder back
+        raise
+    _fsync_dir(path.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""`predict`: the top-K ImageNet classes a model sees in image files, preprocessed as its weights expect."""
+"""`predict`: the top-K classes a model sees in image files, preprocessed as its weights expect, named as
+its weights name them (a model folder's label names, or the tag's label space)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import torch
 from torch import nn
 
 from .data.config import DataConfig, resolve_data_config
-from .data.imagenet import NUM_CLASSES, imagenet_class_names
+from .data.label_spaces import model_label_names
 from .data.transforms import create_transform, to_rgb
 from .errors import UserError
 
 
-def class_names(num_classes: int) -> list[str]:
-    """ImageNet-1k names for a 1000-class head; otherwise 'class I'."""
-    if num_classes == NUM_CLASSES:
-        return list(imagenet_class_names())
-    return [f"class {i}" for i in range(num_classes)]
+def class_names(model: nn.Module) -> list[str]:
+    """The names of the model's classes, in index order: those that travel with its weights (its folder's
+    label names, or its tag's label space), else 'class I'."""
+    cfg = model.pretrained_cfg
+    names = model_label_names(cfg) if cfg is not None else None
+    if names is not None and len(names) == model.num_classes:
+        return list(names)
+    return [f"class {i}" for i in range(model.num_classes)]
 
 
 def check_images(paths: Sequence[str]) -> None:
@@ -52,8 +56,8 @@ def predict(model: nn.Module, paths: Sequence[str], topk: int = 5, device: torch
     """
     if model.num_classes < 1:
         raise UserError("the model has no classifier (num_classes 0): it makes features, not predictions")
-    return predict_with(model, resolve_data_config(model), class_names(model.num_classes), paths, topk,
-                        device, batch_size)
+    return predict_with(model, resolve_data_config(model), class_names(model), paths, topk, device,
+                        batch_size)
 
 
 @torch.inference_mode()

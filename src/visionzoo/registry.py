@@ -3,6 +3,10 @@
 The architectures come from `visionzoo.models.FAMILIES`; the tags from the data in `visionzoo/pretrained/`.
 A tag record's architecture facts (first conv, classifier, fixed input size, pool size) are not in the data:
 they are read from the model class when the record is handed out, so there is one source for each.
+
+A model name is 'arch' or 'arch.tag', or a model folder (see `model_folder`): 'local-dir:PATH',
+'hf-hub:org/name[@revision]', or the path of a folder. Every function here that takes a name takes all of
+them, so every command and library call that names a model accepts a folder.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,12 +24,14 @@ from typing import Any
 import torch
 
 from .errors import UnknownModelError, UserError
+from .model_folder import HF_HUB, LOCAL_DIR, SOURCES, ModelFolder, read_model_folder
 from .models import FAMILIES
 from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
 
 __all__ = ["Architecture", "UnknownModelError", "get_architecture", "get_pretrained_cfg", "is_model",
-           "list_models", "list_pretrained", "resolve_models", "resolve_pretrained_cfg", "split_name"]
+           "list_models", "list_pretrained", "model_folder", "parse_model_name", "resolve_model",
+           "resolve_models", "resolve_pretrained_cfg", "split_name"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,14 @@ def _build_table() -> dict[str, Architecture]:
 _ARCHITECTURES: dict[str, Architecture] = _build_table()
 
 
+def with_architecture_facts(cfg: PretrainedCfg, model: ClassifierModel) -> PretrainedCfg:
+    return dataclasses.replace(
+        cfg, first_conv=model.first_conv, classifier=model.classifier_module,
+        fixed_input_size=model.fixed_input_size,
+        # the size of the last feature map at the tag's size; a fixed-size model (tokens) has none
+        pool_size=None if model.fixed_input_size else model.feature_map_size(cfg.input_size[1:]))
+
+
 @cache
 def _complete_cfgs(arch: str) -> tuple[PretrainedCfg, ...]:
     """The arch's tag records with the architecture facts filled in from its model."""
@@ -73,18 +88,62 @@ def _complete_cfgs(arch: str) -> tuple[PretrainedCfg, ...]:
     if not records:
         return ()
     model = _ARCHITECTURES[arch].build_meta()
-    return tuple(dataclasses.replace(
-        cfg, first_conv=model.first_conv, classifier=model.classifier_module,
-        fixed_input_size=model.fixed_input_size,
-        # the size of the last feature map at the tag's size; a fixed-size model (tokens) has none
-        pool_size=None if model.fixed_input_size else model.feature_map_size(cfg.input_size[1:]),
-    ) for cfg in records)
+    return tuple(with_architecture_facts(cfg, model) for cfg in records)
+
+
+def parse_model_name(name: str) -> tuple[str | None, str]:
+    """(source, id) of a model name: ('local-dir', PATH) for 'local-dir:PATH' or the path of a folder,
+    ('hf-hub', 'org/name[@revision]') for 'hf-hub:...', (None, 'arch[.tag]') for a registered name.
+
+    A registered name wins over a folder of the same name; a name with a path separator is a path.
+    """
+    source, sep, rest = name.partition(":")
+    source = source.lower().replace("_", "-")  # the reference also accepts the older 'hf_hub:'
+    if sep and source in SOURCES:
+        if not rest:
+            raise UserError(f"model name {name!r} names nothing after '{source}:'")
+        return source, rest
+    if "/" in name or os.sep in name:
+        return LOCAL_DIR, name
+    if name.partition(".")[0] not in _ARCHITECTURES and os.path.isdir(name):
+        return LOCAL_DIR, name
+    return None, name
 
 
 def split_name(name: str) -> tuple[str, str | None]:
-    """'arch.tag' -> ('arch', 'tag'); 'arch' -> ('arch', None)."""
+    """'arch.tag' -> ('arch', 'tag'); 'arch' -> ('arch', None); a model folder's name -> (name, None)."""
+    if parse_model_name(name)[0] is not None:
+        return name, None
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
+
+
+def model_folder(name: str) -> ModelFolder | None:
+    """The model folder `name` names, read from its config.json; None for a registered name.
+
+    Raises UserError/CheckpointError for a folder that cannot be read (see `model_folder.read_model_folder`).
+    """
+    source, location = parse_model_name(name)
+    if source is None:
+        return None
+    try:
+        return read_model_folder(name, source, location)
+    except UserError:
+        if source == LOCAL_DIR and not name.startswith(f"{LOCAL_DIR}:") and not os.path.exists(location):
+            hint = (f"; for a Hugging Face Hub repository write {HF_HUB}:{name}" if name.count("/") == 1
+                    else "")
+            raise UnknownModelError(f"{name!r} is neither a registered model nor an existing model folder"
+                                    f"{hint}") from None
+        raise
+
+
+def _folder_architecture(folder: ModelFolder) -> Architecture:
+    if folder.architecture not in _ARCHITECTURES:
+        raise UnknownModelError(
+            f"model folder {folder.name} holds a {folder.architecture!r} model, an architecture visionzoo "
+            f"does not have{_suggest(folder.architecture, _ARCHITECTURES)} (visionzoo.list_models() lists "
+            "them all)")
+    return _ARCHITECTURES[folder.architecture]
 
 
 def _natural_key(name: str) -> list:
@@ -96,8 +155,33 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a model name stands for: its architecture, the record of its weights (None: an arch without
+    published weights), and the model folder it was read from (None: a registered name)."""
+
+    architecture: Architecture
+    pretrained_cfg: PretrainedCfg | None
+    folder: ModelFolder | None = None
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Resolve any model name ('arch', 'arch.tag', a model folder) once; raises UnknownModelError (with
+    suggestions) for an unknown arch, tag or folder architecture, CheckpointError for an unreadable
+    folder."""
+    folder = model_folder(name)
+    if folder is not None:
+        architecture = _folder_architecture(folder)
+        cfg = with_architecture_facts(folder.pretrained_cfg, architecture.build_meta())
+        return ResolvedModel(architecture, cfg, folder)
+    return ResolvedModel(get_architecture(name), resolve_pretrained_cfg(name))
+
+
 def get_architecture(name: str) -> Architecture:
-    """The architecture of `name` ('arch' or 'arch.tag'); raises UnknownModelError with suggestions."""
+    """The architecture of `name` ('arch', 'arch.tag' or a model folder); raises UnknownModelError with
+    suggestions."""
+    if parse_model_name(name)[0] is not None:
+        return resolve_model(name).architecture
     arch, _ = split_name(name)
     if arch not in _ARCHITECTURES:
         raise UnknownModelError(
@@ -108,7 +192,9 @@ def get_architecture(name: str) -> Architecture:
 
 def resolve_pretrained_cfg(name: str) -> PretrainedCfg | None:
     """The pretrained cfg of 'arch.tag', or of the arch's default tag for a bare 'arch' (None: it has
-    none)."""
+    none), or the one a model folder describes."""
+    if parse_model_name(name)[0] is not None:
+        return resolve_model(name).pretrained_cfg
     architecture = get_architecture(name)
     _, tag = split_name(name)
     known = architecture.tags
@@ -159,19 +245,20 @@ def list_pretrained(filter: str | Iterable[str] = "") -> list[str]:
 
 
 def is_model(name: str) -> bool:
-    """True if the arch of `name` ('arch' or 'arch.tag') is registered."""
+    """True if the arch of `name` ('arch' or 'arch.tag') is registered (a folder name is not)."""
     return split_name(name)[0] in _ARCHITECTURES
 
 
 def resolve_models(patterns: Iterable[str]) -> list[str]:
-    """Model names from exact names ('arch', 'arch.tag') or shell-style wildcards, without repeats.
+    """Model names from exact names ('arch', 'arch.tag', a model folder) or shell-style wildcards, without
+    repeats.
 
     A wildcard matches architectures, or else 'arch.tag' names. Raises UnknownModelError (with suggestions)
     for an unknown exact name, UserError for a wildcard that matches nothing.
     """
     names: list[str] = []
     for pattern in patterns:
-        if any(char in pattern for char in "*?["):
+        if parse_model_name(pattern)[0] is None and any(char in pattern for char in "*?["):
             matched = list_models(pattern) or list_models(pattern, pretrained=True)
             if not matched:
                 raise UserError(f"no model matches {pattern!r}; run `visionzoo models` to see them all")
@@ -183,7 +270,8 @@ def resolve_models(patterns: Iterable[str]) -> list[str]:
 
 
 def default_img_size(name: str) -> int:
-    """The input size `name` ('arch' or 'arch.tag') expects: its tag's, else its config's, else 224."""
+    """The input size `name` ('arch', 'arch.tag' or a model folder) expects: its tag's (or folder's), else
+    its config's, else 224."""
     cfg = resolve_pretrained_cfg(name)
     if cfg is not None:
         return cfg.input_size[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import warnings
@@ -14,7 +15,7 @@ from .models.base import ClassifierModel
 from .pretrained_cfg import PretrainedCfg
 
 __all__ = ["CheckpointError", "WEIGHTS_FILENAME", "adapt_in_chans", "adapt_state_dict", "download_pretrained",
-           "hub_file", "load_into", "read_checkpoint"]
+           "checkpoint_classes", "checkpoint_label_names", "hub_file", "load_into", "read_checkpoint"]
 
 WEIGHTS_FILENAME = "model.safetensors"
 _CONTAINER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
@@ -39,7 +40,7 @@ def hub_file(repo_id: str, filename: str, what: str) -> Path:
         return Path(hf_hub_download(repo_id, filename, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
-    reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else _unreachable(constants.ENDPOINT)
+    reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else endpoint_unreachable(constants.ENDPOINT)
     if reason is None:
         try:
             return Path(hf_hub_download(repo_id, filename))
@@ -51,7 +52,7 @@ def hub_file(repo_id: str, filename: str, what: str) -> Path:
         f"checkpoint_path=<your copy of {filename}>")
 
 
-def _unreachable(endpoint: str) -> str | None:
+def endpoint_unreachable(endpoint: str) -> str | None:
     """Why `endpoint` cannot be reached (None: a connection opened), from one connection of a few seconds."""
     import socket
     from urllib.parse import urlparse
@@ -122,6 +123,25 @@ def checkpoint_classes(path: str | os.PathLike, classifier: str) -> int | None:
     except CheckpointError:
         return None
     return None if weight is None else weight.shape[0]
+
+
+def checkpoint_label_names(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The class names a safetensors file records in its metadata (`label_names`, a JSON list, as
+    `visionzoo train` writes it), or None. Read from the header only."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:
+            text = (f.metadata() or {}).get("label_names")
+        names = json.loads(text) if text else None
+    except Exception:  # unreadable: read_checkpoint gives the error when the weights are loaded
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return tuple(names)
 
 
 def adapt_in_chans(weight: torch.Tensor, in_chans: int) -> torch.Tensor:

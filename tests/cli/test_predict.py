@@ -46,6 +46,7 @@ def test_bad_images_are_one_line_errors(capsys, tmp_path, checkpoint):
 
 
 def test_pretrained_or_checkpoint_is_required(capsys, tmp_path):
-    # an architecture needs its weights; an exported model.onnx/.pt2 carries them (tests/deploy/test_metadata)
-    assert main(["predict", "x.png", "--model", "test_vit"]) == 2
-    assert "--model test_vit needs its weights: --pretrained or --checkpoint PATH" in capsys.readouterr().err
+    image = write_image(tmp_path / "a.png")
+    assert main(["predict", str(image), "--model", "test_vit"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give the weights of test_vit: --pretrained" in err

@@ -16,9 +16,9 @@ def test_report_writes_the_committed_page_and_its_plots(tmp_path, capsys):
     output = tmp_path / "docs" / "2024.md"
     assert main(["report", "--output", str(output)]) == 0
     assert output.read_text(encoding="utf-8") == COMMITTED.read_text(encoding="utf-8")
-    assert sorted(p.name for p in output.parent.glob("*.png")) == ["2024-top1-vs-gmacs.png",
-                                                                   "2024-top1-vs-params.png"]
-    assert capsys.readouterr().out.startswith(f"wrote {output} and 2 plots: ")
+    assert sorted(p.name for p in output.parent.glob("*.png")) == [
+        "2024-robustness.png", "2024-top1-vs-gmacs.png", "2024-top1-vs-params.png"]
+    assert capsys.readouterr().out.startswith(f"wrote {output} and 3 plots: ")
 
 
 def test_report_html_writes_the_committed_explorer(tmp_path, capsys):
@@ -32,9 +32,15 @@ def test_report_html_writes_the_committed_explorer(tmp_path, capsys):
 
 def _user_results(tmp_path: Path) -> list[str]:
     validate = tmp_path / "validate.csv"
-    validate.write_text("model,tag,img_size,crop_pct,top1,top5,count\n"
-                        "test_vit,r160_in1k,160,0.95,40.900,67.300,50000\n"
-                        "not_a_model,x,160,0.95,1.0,2.0,10\n", encoding="utf-8")
+    validate.write_text("model,tag,img_size,crop_pct,top1,top5,count,eval_set,scored_classes\n"
+                        "test_vit,r160_in1k,160,0.95,40.900,67.300,50000,,\n"
+                        "test_vit,r160_in1k,160,0.95,2.500,13.000,7500,imagenet-a,200\n"
+                        "test_vit,r160_in1k,160,0.95,0.100,1.000,7500,imagenet-a,\n"  # 1000-way: left out
+                        "not_a_model,x,160,0.95,1.0,2.0,10,,\n", encoding="utf-8")
+    # the reference's columns, in a file named as the reference names its ImageNet-R results
+    (tmp_path / "results-imagenet-r.csv").write_text(
+        "model,top1,top1_err,top5,top5_err,param_count,img_size,crop_pct,interpolation\n"
+        "test_vit.r160_in1k,5.100,94.900,20.000,80.000,0.37,160,0.950,bicubic\n", encoding="utf-8")
     # the shape `visionzoo validate` writes as JSON; a row without a tag is of weights that are no tag's
     rows = [{"model": "vit_betwixt_patch16_reg4_gap_384", "tag": "sbb2_e200_in12k_ft_in1k", "img_size": 384,
              "top1": 86.5, "top5": 98.0},
@@ -49,7 +55,8 @@ def _user_results(tmp_path: Path) -> list[str]:
              BenchmarkResult("vit_betwixt_patch16_reg4_gap_384", 384, 8, "bf16", "cuda:0", "NVIDIA H100",
                              False, False, 16, "failed", error="OutOfMemoryError")]
     write_results(tmp_path / "bench.json", speed)
-    return [str(validate), str(tmp_path / "validate.json"), str(tmp_path / "bench.json")]
+    return [str(validate), str(tmp_path / "validate.json"), str(tmp_path / "bench.json"),
+            str(tmp_path / "results-imagenet-r.csv")]
 
 
 def test_user_results_add_own_top1_throughput_columns_and_plot(tmp_path):
@@ -64,6 +71,10 @@ def test_user_results_add_own_top1_throughput_columns_and_plot(tmp_path):
     assert ("| vit_betwixt_patch16_reg4_gap_384.sbb2_e200_in12k_ft_in1k | 384 | 86.618 | 86.500 (-0.118) "
             "| 98.010 | 60.60 | 39.66 | - |") in page
     assert "on cuda: NVIDIA H100" in page
+    section = page.split("## Robustness", 1)[1]
+    robustness = next(line for line in section.splitlines() if line.startswith("| test_vit.r160_in1k | 160 "))
+    assert "| 2.280 (-38.70); own 2.500 |" in robustness and "; own 5.100 |" in robustness
+    assert robustness.count("own") == 2
     assert "![top-1 vs measured throughput](2024-top1-vs-throughput.png)" in page
     assert (tmp_path / "2024-top1-vs-throughput.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -87,7 +87,8 @@ def test_strict_makes_an_unreadable_image_fatal(capsys, checkpoint, val_folder):
 @pytest.mark.parametrize("make_data,message", [
     (lambda root: root / "missing", "data path .*missing does not exist"),
     (lambda root: root, "no images found in"),
-    (lambda root: synset_folder(root / "cats", ["cat"], 1), "'cat' is not named by ImageNet synset id"),
+    (lambda root: synset_folder(root / "cats", ["cat"], 1),
+     r"'cat' is not one of the model's ImageNet-1k classes \(named by synset id"),
     (lambda root: synset_folder(root / "far", ["1000"], 1),
      "label 1000 is outside the model's classes 0..999"),
 ])
@@ -119,12 +120,13 @@ def _run_validate(command: list[str], results: Path, data: Path, checkpoint: Pat
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     args = ["validate", "--model", "test_vit.r160_in1k", "--checkpoint", str(checkpoint), "--data", str(data),
             "--img-size", "160", "176", "--batch-size", "3", "--workers", "0", "--device", "cpu",
-            "--results-file", str(results)]
+            "--results-file", str(results), "--per-class", str(results.with_suffix(".classes.csv"))]
     done = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     document = json.loads(results.read_text())
     for row in document["results"]:
         del row["images_per_sec"]
+    document["per_class"] = results.with_suffix(".classes.csv").read_text()
     return document
 
 
@@ -135,7 +137,8 @@ def test_two_process_torchrun_equals_the_single_process_result(tmp_path, checkpo
                 "-m", "visionzoo"]
     sharded = _run_validate(torchrun, tmp_path / "sharded.json", val_folder, checkpoint)
     assert [r["count"] for r in single["results"]] == [12, 12]
-    assert sharded == single
+    assert single["results"][0]["ece"] is not None and single["per_class"].count("\n") == 1 + 2 * 4
+    assert sharded == single  # top-1/5, NLL, ECE and its bins, per-class counts
 
 
 def test_images_of_other_modes_and_a_labels_file(capsys, tmp_path, checkpoint):

@@ -35,12 +35,12 @@ def test_folder_names_other_than_synsets(tmp_path):
     assert sorted(create_dataset(tmp_path / "ints").labels) == [3, 10]
     synset_folder(tmp_path / "names", ["dog", "cat"], per_class=1)
     assert create_dataset(tmp_path / "names", num_classes=2).labels == [0, 1]  # cat, dog: sorted positions
-    with pytest.raises(DataError, match="'cat' is not named by ImageNet synset"):
+    with pytest.raises(DataError, match="folder cat: label 'cat' is not one of the model's ImageNet-1k cla"):
         create_dataset(tmp_path / "names")
     synset_folder(tmp_path / "other", ["n00000001"], per_class=1)
-    with pytest.raises(DataError, match="n00000001 is not one of the 1000 ImageNet-1k classes"):
+    with pytest.raises(DataError, match="'n00000001' is not one of the model's ImageNet-1k classes"):
         create_dataset(tmp_path / "other")
-    with pytest.raises(DataError, match="ImageNet synset, but the model has 10 classes"):
+    with pytest.raises(DataError, match="n00000001 is an ImageNet synset, but the model's 10 classes are"):
         create_dataset(tmp_path / "other", num_classes=10)
     with pytest.raises(DataError, match="label 10 is outside the model's classes 0..9"):
         create_dataset(tmp_path / "ints", num_classes=10)
@@ -65,7 +65,7 @@ def test_labels_file_errors_name_the_line(tmp_path):
     with pytest.raises(DataError, match=r"labels.csv:2: label 1000 is outside the model's classes 0..999"):
         read_labels_file(bad, 1000)
     bad.write_text("a.jpg,tabby\n")
-    with pytest.raises(DataError, match=r":1: label 'tabby' is neither a class index nor a synset id"):
+    with pytest.raises(DataError, match=r":1: label 'tabby' is not one of the model's ImageNet-1k classes"):
         read_labels_file(bad, 1000)
     bad.write_text("just-a-name\n")
     with pytest.raises(DataError, match=r":1: expected 'filename,label'"):

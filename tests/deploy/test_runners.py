@@ -14,7 +14,7 @@ import visionzoo
 from tests.cli.test_real_photos import PHOTOS, VALIDATION_SET, convert_lite0_checkpoint
 from visionzoo.cli.main import main
 from visionzoo.data.config import resolve_data_config
-from visionzoo.deploy.accuracy import evaluate_artifact, fit_batch
+from visionzoo.deploy.accuracy import evaluate_artifact, fit_batch, model_classes
 from visionzoo.deploy.export import export_model
 from visionzoo.deploy.quantize import quantize_model
 from visionzoo.deploy.runners import BACKENDS, SUPPORTED, Runner, build_runner, check_backend
@@ -54,7 +54,7 @@ def _validate(real, tmp_path, *extra) -> list[dict]:
 def _by_hand(real, run) -> dict:
     weights, val, _ = real
     model = visionzoo.create_model("efficientnet_lite0", checkpoint_path=weights).eval()
-    result, _ = evaluate_artifact(run, val, resolve_data_config(model), 1000, batch_size=4)
+    result, _ = evaluate_artifact(run, val, resolve_data_config(model), model_classes(model), batch_size=4)
     return dict(top1=round(result.top1, 4), top5=round(result.top5, 4), loss=round(result.loss, 6),
                 count=result.count)
 

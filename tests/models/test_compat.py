@@ -16,7 +16,7 @@ from tests.models.conftest import ARCHS, arch_params
 from tests.reference import conformance_input_sizes, meta_model
 from visionzoo.factory import parameter_count
 from visionzoo.layers.pool import POOL_TYPES, PoolTypeError, global_pool, pooled_width
-from visionzoo.registry import get_architecture
+from visionzoo.registry import ResolvedModel, get_architecture
 
 
 def _small_kwargs(arch):
@@ -140,7 +140,8 @@ def test_reset_classifier_keeps_device_dtype_and_mode():
 
 
 def test_model_without_a_tag_has_a_config_from_its_architecture(monkeypatch):
-    monkeypatch.setattr(visionzoo.factory, "resolve_pretrained_cfg", lambda name: None)
+    monkeypatch.setattr(visionzoo.factory, "resolve_model",
+                        lambda name: ResolvedModel(get_architecture(name), pretrained_cfg=None))
     model = visionzoo.create_model("test_vit", in_chans=2, num_classes=7)
     cfg = model.default_cfg
     assert cfg is model.pretrained_cfg and cfg.architecture == "test_vit" and cfg.tag == ""

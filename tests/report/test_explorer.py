@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from visionzoo import list_pretrained
+from visionzoo import get_pretrained_cfg, list_pretrained
 from visionzoo.report.columns import COLUMNS, Column, tag_entries
 from visionzoo.report.explorer import build_explorer, explorer_data, render_html
 from visionzoo.report.user_results import read_user_results
@@ -42,7 +42,8 @@ def test_the_committed_page_has_every_registered_tag_once(committed):
 def test_the_committed_page_prints_the_markdown_pages_figures(committed):
     # both pages come from the same rows: the explorer's figures at a tag's own size are the markdown's
     markdown = {}
-    for line in MARKDOWN.read_text(encoding="utf-8").split("## Corrections")[0].splitlines():
+    tables = MARKDOWN.read_text(encoding="utf-8").split("## Robustness")[0]  # the figures by family
+    for line in tables.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) >= 7 and cells[0] != "model.tag" and not cells[0].startswith(":"):
             markdown[(cells[0], cells[1])] = (cells[2], cells[3], cells[4], cells[5])
@@ -53,6 +54,16 @@ def test_the_committed_page_prints_the_markdown_pages_figures(committed):
     for name, size, *figures in shown:
         if (name, size) in markdown:
             assert tuple(figures) == markdown[(name, size)], name
+
+
+def test_the_published_robustness_figures_are_columns(committed):
+    names = _cells(committed, "name")
+    for eval_set in ("imagenet-real", "imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"):
+        shown = dict(zip(names, _cells(committed, f"{eval_set}_top1"), strict=True))
+        cfg = get_pretrained_cfg("resnet50d.a1_in1k")
+        published = [r.top1 for r in cfg.results_on(eval_set) if r.img_size == cfg.input_size[-1]]
+        assert shown["resnet50d.a1_in1k"] == f"{published[0]:.3f}", eval_set
+        assert shown["vit_so400m_patch14_siglip_378.webli"] == "-"  # a feature tower: none published
 
 
 def test_the_page_loads_nothing_from_outside():

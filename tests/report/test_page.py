@@ -91,3 +91,18 @@ def test_rows_are_the_measured_results(generated):
 def test_import_stays_light():
     code = "import sys, visionzoo, visionzoo.report.page; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT / "src").returncode == 0
+
+
+def test_robustness_rows_hold_the_published_figures_and_the_shifted_mean():
+    from visionzoo import get_pretrained_cfg
+    from visionzoo.report.robustness import robustness_rows, robustness_table
+
+    rows = robustness_rows([get_pretrained_cfg("resnet50d.ra4_e3600_r224_in1k")])
+    assert [(r.img_size, r.imagenet_top1) for r in rows] == [(288, 81.84), (224, 80.956)]
+    # results-imagenet-a.csv etc. of the reference: V2 70.640, Sketch 30.126, A 16.587, R 42.157 at 288
+    assert rows[0].top1["imagenet-a"] == 16.587 and rows[0].top1["imagenet-real"] == 86.998
+    assert rows[0].shifted_mean == pytest.approx((70.640 + 30.126 + 16.587 + 42.157) / 4, abs=1e-12)
+    line = robustness_table(rows)[2]
+    assert line.startswith("| resnet50d.ra4_e3600_r224_in1k | 288 | 81.840 | 86.998 (+5.16) "
+                           "| 70.640 (-11.20) |")
+    assert line in PAGE.read_text(encoding="utf-8")  # the page's tags are on the committed page's table

@@ -26,7 +26,11 @@ def test_accuracy_needs_a_tag_and_a_registered_model(tmp_path):
     (tmp_path / "v.csv").write_text("model,tag,img_size,top1,top5\n"
                                     "test_vit.r160_in1k,,160,40.5,67.0\n"
                                     "test_vit,,160,1.0,2.0\n"
-                                    "unknown_arch,x,160,1.0,2.0\n", encoding="utf-8")
+                                    "unknown_arch,x,160,1.0,2.0\n"
+                                    # model folders (here gone since): results of no registered model
+                                    "runs/gone/best,,32,97.0,100.0\n"
+                                    "local-dir:runs/gone/best,,32,97.0,100.0\n"
+                                    "hf-hub:someone/gone,,32,97.0,100.0\n", encoding="utf-8")
     user = read_user_results([tmp_path / "v.csv"])
     [setting] = user.accuracy_settings
     assert list(user.accuracy[setting]) == [("test_vit.r160_in1k", 160)]

@@ -25,8 +25,8 @@ BACKEND_HELP = ("eager; optimized (visionzoo.optimize_for_inference); compile (o
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", nargs="+", required=True, metavar="PATTERN",
-                        help="names ('arch' or 'arch.tag') or shell-style wildcards, "
-                             "e.g. 'mobilenetv4_conv_*'")
+                        help="names ('arch' or 'arch.tag'), model folders (a path, local-dir:PATH, "
+                             "hf-hub:ORG/NAME) or shell-style wildcards, e.g. 'mobilenetv4_conv_*'")
     parser.add_argument("--img-size", type=positive_int, help="input size (default: each model's tag's size)")
     parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[1, 32], metavar="N",
                         help="one setting per batch size (default: 1 32)")

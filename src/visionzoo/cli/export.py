@@ -1,4 +1,5 @@
-"""`visionzoo export MODEL[.TAG] (--pretrained | --checkpoint PATH) --format onnx|pt2|aoti --output FILE`.
+"""`visionzoo export MODEL[.TAG]|FOLDER [--pretrained | --checkpoint PATH] --format onnx|pt2|aoti
+--output FILE`.
 
 The library's `export_model` does the work: it writes under a temporary name, runs the artifact on real
 photos and random batches against the eager model (unless --no-verify), and renames it into place only then.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import positive_int
+from .options import MODEL_HELP, add_weights_arguments, positive_int, use_pretrained
 
 # the formats are the library's (visionzoo.deploy.export.FORMATS); named here only in the help text, so that
 # parsing imports no torch
@@ -17,15 +18,13 @@ FORMAT_HELP = "onnx (onnxruntime), pt2 (torch.export.save) or aoti (AOTInductor 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL[.TAG]",
-                        help="architecture, optionally with its pretrained tag")
-    weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--pretrained", action="store_true", help="the tag's published weights")
-    weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
+    parser.add_argument("model", metavar="MODEL[.TAG]|FOLDER", help=MODEL_HELP)
+    add_weights_arguments(parser)
     parser.add_argument("--format", required=True, metavar="FORMAT", help=FORMAT_HELP)
     parser.add_argument("--output", "-o", required=True, metavar="FILE",
                         help="where to write (.onnx or .pt2)")
-    parser.add_argument("--img-size", type=positive_int, metavar="N", help="input size (default: the tag's)")
+    parser.add_argument("--img-size", type=positive_int, metavar="N",
+                        help="input size (default: the tag's, or the model folder's)")
     batch = parser.add_mutually_exclusive_group()
     batch.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
                        help="fixed batch size (default 1)")
@@ -52,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if args.img_size is not None:
         check_export_size(args.model, args.img_size)
     # a fixed-size model is built at the export size (its position embedding resampled on load)
-    model = create_model(args.model, pretrained=args.pretrained, checkpoint_path=args.checkpoint,
+    pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
+    model = create_model(args.model, pretrained=pretrained, checkpoint_path=args.checkpoint,
                          img_size=args.img_size).eval()
-    source = None if args.pretrained else str(args.checkpoint)
+    source = str(args.checkpoint) if args.checkpoint else None
     try:
         result = export_model(model, args.output, args.format, img_size=args.img_size,
                               batch_size=args.batch_size, dynamic_batch=args.dynamic_batch, opset=args.opset,

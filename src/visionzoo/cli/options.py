@@ -37,31 +37,55 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
                         help="where the model runs (default: cuda if available, else cpu)")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, exported_files: bool = False) -> None:
-    """--model NAME[.TAG] (--pretrained | --checkpoint PATH) [--device cpu|cuda[:N]].
+MODEL_HELP = ("architecture, optionally with its pretrained tag (a bare name means its default tag), or a "
+              "model folder: a folder path, local-dir:PATH or hf-hub:ORG/NAME")
 
-    `exported_files`: --model may also name an exported .onnx/.pt2 file, which needs no weights option (the
-    command checks that one is given otherwise)."""
-    parser.add_argument("--model", required=True, metavar="NAME[.TAG]",
-                        help="architecture, optionally with its pretrained tag "
-                             "(a bare name means its default tag)"
-                             + ("; or an exported model.onnx / model.pt2 (preprocessing and classes read "
-                                "from it)" if exported_files else ""))
-    weights = parser.add_mutually_exclusive_group(required=not exported_files)
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """(--pretrained | --checkpoint PATH); a model folder brings its own weights (see `use_pretrained`)."""
+    weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", action="store_true",
-                         help="the tag's published weights (Hugging Face cache, or downloaded)")
+                         help="the tag's published weights (Hugging Face cache, or downloaded); "
+                              "implied for a model folder")
     weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
+
+
+EXPORTED_SUFFIXES = (".onnx", ".pt2")  # visionzoo.deploy.metadata.ARTIFACT_SUFFIXES, without importing torch
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, exported_files: bool = False) -> None:
+    """--model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] [--device cpu|cuda[:N]].
+
+    `exported_files`: --model may also name an exported .onnx/.pt2 file (see `check_exported_file`)."""
+    extra = "; or an exported model.onnx / model.pt2 (its preprocessing and classes inside)"
+    parser.add_argument("--model", required=True, metavar="NAME[.TAG]|FOLDER",
+                        help=MODEL_HELP + (extra if exported_files else ""))
+    add_weights_arguments(parser)
     add_device_argument(parser)
 
 
-def check_weights_given(args: argparse.Namespace) -> None:
-    """For commands whose --model may be an exported file: an architecture needs --pretrained/--checkpoint."""
-    exported = args.model.lower().endswith((".onnx", ".pt2"))
+def use_pretrained(model: str, pretrained: bool, checkpoint: str | None) -> bool:
+    """The `pretrained` argument for the library: as given, or True for a model folder named without
+    --checkpoint (it brings its own weights). UserError if a registered name comes with no weights."""
+    from ..errors import UserError
+    from ..registry import parse_model_name
+
+    if pretrained or checkpoint is not None:
+        return pretrained
+    if parse_model_name(model)[0] is not None:
+        return True
+    raise UserError(f"give the weights of {model}: --pretrained (its tag's published weights) or "
+                    "--checkpoint PATH, or name a model folder (which holds its weights)")
+
+
+def check_exported_file(args: argparse.Namespace) -> bool:
+    """True if --model names an exported .onnx/.pt2 file (its weights inside: --pretrained/--checkpoint
+    refused)."""
+    exported = args.model.lower().endswith(EXPORTED_SUFFIXES)
     if exported and (args.pretrained or args.checkpoint):
         raise UserError(f"--model {args.model} is an exported file with its weights inside: drop "
                         "--pretrained/--checkpoint")
-    if not exported and not (args.pretrained or args.checkpoint):
-        raise UserError(f"--model {args.model} needs its weights: --pretrained or --checkpoint PATH")
+    return exported
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,12 +1,13 @@
-"""`visionzoo predict IMAGE ... --model NAME[.TAG] (--pretrained | --checkpoint PATH)`: top-K classes per
-image. `--model model.onnx|model.pt2` runs an exported file, preprocessed as its metadata records."""
+"""`visionzoo predict IMAGE ... --model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH]`: top-K classes
+per image, named as the weights name them, preprocessed as they were trained. `--model model.onnx|model.pt2`
+runs an exported file, preprocessed as its metadata records."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from .options import add_model_arguments, check_weights_given, positive_int
+from .options import add_model_arguments, check_exported_file, positive_int, use_pretrained
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,21 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..deploy.metadata import is_artifact
     from ..deploy.runners import load_runner
     from ..factory import create_model
-    from ..prediction import check_images, class_names, predict, predict_with
+    from ..prediction import check_images, predict, predict_with
     from ..runtime import resolve_device
 
-    check_weights_given(args)
     check_images(args.images)  # before loading the weights
-    if is_artifact(args.model):
+    if check_exported_file(args):
         runner, metadata = load_runner(args.model)
-        names = metadata.label_names or class_names(metadata.num_classes)
+        names = metadata.label_names or [f"class {i}" for i in range(metadata.num_classes)]
         predictions = predict_with(runner, metadata.data_config(), names, args.images, args.topk)
     else:
         device = resolve_device(args.device)
-        model = create_model(args.model, pretrained=args.pretrained, checkpoint_path=args.checkpoint).eval()
+        pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
+        model = create_model(args.model, pretrained=pretrained, checkpoint_path=args.checkpoint).eval()
         predictions = predict(model.to(device), args.images, args.topk, device)
     if args.json:
         print(json.dumps(predictions, indent=2))

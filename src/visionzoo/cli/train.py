@@ -28,7 +28,8 @@ HELP = {
     "model": "architecture, optionally with its pretrained tag (a bare name means its default tag)",
     "pretrained": "start from the tag's published weights (with --num-classes: a fresh head)",
     "checkpoint": "start from the weights in a local .safetensors/.pth file",
-    "data": "training images: class folders, a folder with labels.csv, a HF save_to_disk folder, parquet",
+    "data": "training images: class folders, a folder with labels.csv, a HF save_to_disk folder, parquet, "
+            "webdataset shards (a .tar pattern, list file or folder; local or URL)",
     "val_data": "validation images (same layouts), evaluated after every epoch",
     "output": "run folder: args.yaml, summary.csv, curves.png, checkpoint.pt, last/, best/",
     "num_classes": "classifier size (default: the tag's)",

@@ -1,4 +1,5 @@
-"""Data for evaluation: preprocessing configs and transforms, datasets, loaders, ImageNet-1k class info.
+"""Data for evaluation: preprocessing configs and transforms, datasets (webdataset shards included, in
+`shards/`), loaders, ImageNet-1k class info.
 
     from visionzoo.data import resolve_data_config, create_transform
     config = resolve_data_config(model)                  # the preprocessing the model's weights expect
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
         imagenet_synset_to_index,
         imagenet_synsets,
     )
+    from .labels import ModelClasses
     from .loader import Batch, create_loader
+    from .shards.dataset import ShardDataset
+    from .shards.writer import write_shards
     from .transforms import create_transform, normalize_batch
 
 # public name -> the module that defines it
@@ -37,7 +41,9 @@ _EXPORTS = {
     "DataConfig": "visionzoo.data.config",
     "DataError": "visionzoo.errors",
     "ImageDataset": "visionzoo.data.image_dataset",
+    "ModelClasses": "visionzoo.data.labels",
     "Sample": "visionzoo.data.image_dataset",
+    "ShardDataset": "visionzoo.data.shards.dataset",
     "create_dataset": "visionzoo.data.datasets",
     "create_loader": "visionzoo.data.loader",
     "create_transform": "visionzoo.data.transforms",
@@ -46,6 +52,7 @@ _EXPORTS = {
     "imagenet_synsets": "visionzoo.data.imagenet",
     "normalize_batch": "visionzoo.data.transforms",
     "resolve_data_config": "visionzoo.data.config",
+    "write_shards": "visionzoo.data.shards.writer",
 }
 __all__ = [
     "Batch",
@@ -54,7 +61,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageDataset",
+    "ModelClasses",
     "Sample",
+    "ShardDataset",
     "create_dataset",
     "create_loader",
     "create_transform",
@@ -63,6 +72,7 @@ __all__ = [
     "imagenet_synsets",
     "normalize_batch",
     "resolve_data_config",
+    "write_shards",
 ]
 
 

@@ -1,9 +1,11 @@
-"""Labelled image datasets for evaluation: class folders, a flat folder with a labels file, and (in `hf.py`)
-Hugging Face `datasets` on disk or parquet shards.
+"""Labelled image datasets: class folders, a flat folder with a labels file, and (in `hf.py`) Hugging Face
+`datasets` on disk or parquet shards, and (in `shards/`) webdataset shards.
 
-Labels are the model's class indices. Folders and labels named by WordNet synset (`n01440764`) map to the
-ImageNet-1k index of that synset, so a subset of the classes (ImageNet-V2/-R/-A style, or a handful of
-folders) evaluates correctly. The base dataset and label parsing are in `image_dataset.py`.
+Labels are the model's class indices, matched by name to the model's classes (`labels.py`): a folder named
+by WordNet synset (`n01440764`) maps to that class of an ImageNet model, a folder `eight` to the class a
+fine-tune named so, so a subset of the classes (ImageNet-V2/-R/-A style, or a handful of folders) evaluates
+correctly. Training a new head takes its classes from the data instead. The base dataset is in
+`image_dataset.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from .hf import arrow_dataset, find_arrow_files
-from .image_dataset import ImageDataset, resolve_label
-from .imagenet import NUM_CLASSES, is_synset
+from .image_dataset import ImageDataset
+from .imagenet import NUM_CLASSES
+from .labels import ModelClasses, is_index, match_labels
+from .shards.dataset import shard_dataset
+from .shards.spec import is_shard_spec
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -31,8 +36,8 @@ class FileListDataset(ImageDataset):
     """Image files with their labels; paths relative to `root`."""
 
     def __init__(self, root: str | os.PathLike, files: Sequence[str], labels: Sequence[int],
-                 transform: Callable | None = None):
-        super().__init__(labels, transform)
+                 transform: Callable | None = None, classes: Sequence[str] | None = None):
+        super().__init__(labels, transform, classes)
         self.root = Path(root)
         self.files = list(files)
 
@@ -100,42 +105,32 @@ class _TreeWalk:
         return True
 
 
-def class_indices(folder_names: Sequence[str], num_classes: int) -> dict[str, int]:
-    """Class folder name -> model class index.
-
-    Synset-named folders take their ImageNet-1k index; folders named by integers take that index; other
-    names take their sorted position (a plain ImageFolder for a model trained on those folders).
-    """
-    names = sorted(folder_names)
-    if all(is_synset(name) for name in names):
-        return {name: resolve_label(name, num_classes, f"class folder {name}") for name in names}
-    if all(name.isdigit() for name in names):
-        return {name: resolve_label(name, num_classes, f"class folder {name}") for name in names}
-    if num_classes == NUM_CLASSES:
-        odd = next(name for name in names if not is_synset(name) and not name.isdigit())
-        raise DataError(f"class folder {odd!r} is not named by ImageNet synset id (e.g. n01440764) or "
-                        "class index, so it cannot be matched to the model's ImageNet-1k classes; "
-                        "rename the folders")
-    if len(names) > num_classes:
-        raise DataError(f"{len(names)} class folders, but the model has only {num_classes} classes")
-    return {name: index for index, name in enumerate(names)}
+def images_under(folder: Path) -> list[str]:
+    """Image files anywhere under `folder`, each once, as sorted paths relative to it (see `_TreeWalk`)."""
+    return _TreeWalk(folder).images_under(folder)
 
 
-def image_folder(root: str | os.PathLike, num_classes: int,
+def _as_classes(classes: ModelClasses | int) -> ModelClasses:
+    return classes if isinstance(classes, ModelClasses) else ModelClasses.default(classes)
+
+
+def image_folder(root: str | os.PathLike, classes: ModelClasses | int,
                  transform: Callable | None = None) -> FileListDataset:
-    """An ImageFolder-style tree: one folder per class, images anywhere below it."""
+    """An ImageFolder-style tree: one folder per class, images anywhere below it, the folders matched to
+    `classes` (a model's classes, or its class count) by name."""
     root = Path(root)
     folders = sorted(entry.name for entry in os.scandir(root)
                      if entry.is_dir() and not entry.name.startswith("."))
-    mapping = class_indices(folders, num_classes)
     _check_distinct(root, folders)
-    files, labels = [], []
+    files, names = [], []
     walk = _TreeWalk(root)
     for folder in folders:
         for name in walk.images_under(root / folder):
             files.append(os.path.join(folder, name))
-            labels.append(mapping[folder])
-    return FileListDataset(root, files, labels, transform)
+            names.append(folder)
+    labels, class_names = match_labels(names, _as_classes(classes), lambda i: f"class folder {names[i]}",
+                                       declared=folders, source=str(root))
+    return FileListDataset(root, files, labels, transform, class_names)
 
 
 def _check_distinct(root: Path, folders: Sequence[str]) -> None:
@@ -149,14 +144,22 @@ def _check_distinct(root: Path, folders: Sequence[str]) -> None:
                             "keep one")
 
 
-def read_labels_file(path: str | os.PathLike, num_classes: int) -> tuple[list[str], list[int]]:
-    """`filename,label` lines (label as class index or synset; '#' comments, blank lines and a
-    `filename,label` header are ignored) -> (filenames, class indices).
+def read_labels_file(path: str | os.PathLike, classes: ModelClasses | int) -> tuple[list[str], list[int]]:
+    """`filename,label` lines (label as class name, class index or synset; '#' comments, blank lines and a
+    `filename,label` header are ignored) -> (filenames, class indices of the model's `classes`, or of a
+    model of that many classes).
 
     The file is UTF-8 (a byte-order mark, as Excel writes, is fine). A file listed twice with the same label
     counts once; with two labels it is a DataError naming both lines.
     """
-    files, labels, first_line = [], [], {}
+    files, labels, _ = _read_labels_file(path, classes)
+    return files, labels
+
+
+def _read_labels_file(path: str | os.PathLike,
+                      classes: ModelClasses | int) -> tuple[list[str], list[int], tuple[str, ...] | None]:
+    """`read_labels_file`, and the class names the indices stand for."""
+    files, labels, lines, first_line = [], [], [], {}
     for number, line in enumerate(_labels_text(Path(path)).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -167,17 +170,20 @@ def read_labels_file(path: str | os.PathLike, num_classes: int) -> tuple[list[st
             raise DataError(f"{path}:{number}: expected 'filename,label', got {line!r}")
         if number == 1 and (filename, label.strip()) == ("filename", "label"):
             continue
-        index = resolve_label(label, num_classes, f"{path}:{number}")
+        label = label.strip()
         if filename in first_line:
             earlier, earlier_label = first_line[filename]
-            if earlier_label != index:
-                raise DataError(f"{path}:{number}: {filename} is labelled {label.strip()} here but "
+            if _same_label(earlier_label) != _same_label(label):
+                raise DataError(f"{path}:{number}: {filename} is labelled {label} here but "
                                 f"{earlier_label} on line {earlier}; give each file one label")
             continue
-        first_line[filename] = (number, index)
+        first_line[filename] = (number, label)
         files.append(filename)
-        labels.append(index)
-    return files, labels
+        labels.append(label)
+        lines.append(number)
+    indices, class_names = match_labels(labels, _as_classes(classes), lambda i: f"{path}:{lines[i]}",
+                                        source=str(path))
+    return files, indices, class_names
 
 
 def _labels_text(path: Path) -> str:
@@ -191,50 +197,64 @@ def _labels_text(path: Path) -> str:
                         f"{error.start}); save it as UTF-8 (CSV UTF-8 in Excel)") from None
 
 
-def labelled_files(root: str | os.PathLike, labels_file: str | os.PathLike, num_classes: int,
+def _same_label(label: str) -> str:
+    return str(int(label)) if is_index(label) else label  # '05' and '5' are one class index
+
+
+def labelled_files(root: str | os.PathLike, labels_file: str | os.PathLike, classes: ModelClasses | int,
                    transform: Callable | None = None) -> FileListDataset:
     """A flat folder of images whose labels are listed in `labels_file` (paths relative to `root`)."""
-    files, labels = read_labels_file(labels_file, num_classes)
-    return FileListDataset(root, files, labels, transform)
+    files, labels, class_names = _read_labels_file(labels_file, classes)
+    return FileListDataset(root, files, labels, transform, class_names)
 
 
 def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
                    labels_file: str | os.PathLike | None = None,
-                   transform: Callable | None = None) -> ImageDataset:
-    """The labelled dataset at `path`, recognised by its layout.
+                   transform: Callable | None = None, classes: ModelClasses | None = None) -> ImageDataset:
+    """The labelled dataset at `path`, recognised by its layout, its labels matched to the model's classes:
+    `classes` (see `visionzoo.data.labels`), by default `num_classes` classes, ImageNet-1k's for 1000.
+    The dataset's `classes` are the class names its label indices stand for (None: unnamed indices).
 
     - a folder of class folders (ImageFolder);
     - a folder of images with `labels.csv`/`labels.txt` in it or `labels_file` given, or a labels file itself
       (filenames relative to its folder);
     - a Hugging Face `datasets` folder (`save_to_disk`), parquet shards (a folder of them, a file, or a
-      glob such as `data/validation-*.parquet`): `image` and `label` columns; needs `pyarrow`.
+      glob such as `data/validation-*.parquet`): `image` and `label` columns; needs `pyarrow`;
+    - webdataset shards (`{key}.jpg` + `{key}.cls`), local or URLs: a brace pattern such as
+      `shards/train-{000000..000127}.tar`, a list file, a folder of `.tar` or a shard index (`shards/`).
 
-    Raises DataError for a missing or empty path, or a label outside the model's `num_classes` classes.
+    Raises DataError for a missing or empty path, or a label that is not one of the model's classes.
     """
+    classes = classes if classes is not None else ModelClasses.default(num_classes)
     text = os.fspath(path)
+    if is_shard_spec(text):
+        if labels_file is not None:
+            raise DataError(f"{text} holds webdataset shards, whose labels are in the shards; drop the "
+                            "labels file")
+        return shard_dataset(text, classes, transform)
     path = Path(text)
     if any(ch in text for ch in "*?[") and not path.exists():
-        return arrow_dataset(text, num_classes, transform)
+        return arrow_dataset(text, classes, transform)
     if not path.exists():
         raise DataError(f"data path {path} does not exist")
     if labels_file is not None and not Path(labels_file).is_file():
         raise DataError(f"labels file {labels_file} does not exist")
     if path.is_file():
         if path.suffix == ".parquet":
-            return arrow_dataset(text, num_classes, transform)
+            return arrow_dataset(text, classes, transform)
         if labels_file is None:
-            return _non_empty(labelled_files(path.parent, path, num_classes, transform), path)
+            return _non_empty(labelled_files(path.parent, path, classes, transform), path)
         raise DataError(f"data path {path} is a file; pass the folder of images with --labels {labels_file}")
     if labels_file is not None:
-        return _non_empty(labelled_files(path, labels_file, num_classes, transform), path)
+        return _non_empty(labelled_files(path, labels_file, classes, transform), path)
     if find_arrow_files(path):
-        return arrow_dataset(text, num_classes, transform)
+        return arrow_dataset(text, classes, transform)
     has_class_folders = any(entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(path))
     if has_class_folders:
-        return _non_empty(image_folder(path, num_classes, transform), path)
+        return _non_empty(image_folder(path, classes, transform), path)
     for name in LABEL_FILE_NAMES:
         if (path / name).is_file():
-            return _non_empty(labelled_files(path, path / name, num_classes, transform), path)
+            return _non_empty(labelled_files(path, path / name, classes, transform), path)
     if any(_is_image(entry.name) for entry in os.scandir(path)):
         raise DataError(f"{path} holds images but no labels: add {LABEL_FILE_NAMES[0]} "
                         "('filename,label' lines) or put the images in one folder per class")

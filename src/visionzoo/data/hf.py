@@ -2,8 +2,9 @@
 shards, with an `image` column (the `Image` feature: encoded bytes, or a path) and a `label` column.
 
 Read with pyarrow alone (the optional `hf` extra), so evaluating such a dataset does not need the
-`datasets` library. Integer labels are class indices, unless the `ClassLabel` names stored with the data
-are ImageNet synsets, which map by synset; string labels may be indices or synsets.
+`datasets` library. Labels are matched to the model's classes as `labels.py` says: a `ClassLabel`'s names
+(stored with the data) by name where the model has every one of them (ImageNet synsets, a fine-tune's
+classes), else its integers as class indices; string labels as names or indices.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from .image_dataset import ImageDataset, resolve_label
-from .imagenet import is_synset
+from .image_dataset import ImageDataset
+from .labels import ModelClasses, match_labels
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -131,9 +132,9 @@ def _stored_label_names(schema) -> list[str] | None:
 class ArrowImageDataset(ImageDataset):
     """Rows of Arrow/parquet files with `image` and `label` columns, in file order."""
 
-    def __init__(self, files: list[Path], num_classes: int, transform: Callable | None = None):
+    def __init__(self, files: list[Path], classes: ModelClasses, transform: Callable | None = None):
         self.shards = [ArrowShard(path) for path in files]
-        labels, self.starts = [], []
+        values, self.starts, declared = [], [], None
         for shard in self.shards:
             names = shard.schema().names
             for column in (IMAGE_COLUMN, LABEL_COLUMN):
@@ -141,17 +142,20 @@ class ArrowImageDataset(ImageDataset):
                     raise DataError(f"{shard.path} has no {column!r} column "
                                     f"(its columns: {', '.join(names)})")
             stored_names = _stored_label_names(shard.schema())
-            synset_names = stored_names if stored_names and all(is_synset(n) for n in stored_names) else None
-            self.starts.append(len(labels))
+            by_name = stored_names is not None and (
+                classes.from_data or (classes.names is not None and set(stored_names) <= set(classes.names)))
+            declared = stored_names if by_name else declared
+            self.starts.append(len(values))
             for row, value in enumerate(shard.column(LABEL_COLUMN)):
-                where = f"{shard.path} row {row}"
                 if value is None:
-                    raise DataError(f"{where}: no label (an unlabelled split cannot be evaluated)")
-                if synset_names is not None and isinstance(value, int) and 0 <= value < len(synset_names):
-                    value = synset_names[value]
-                labels.append(resolve_label(value, num_classes, where))
+                    raise DataError(f"{shard.path} row {row}: no label (an unlabelled split cannot be used)")
+                if by_name and isinstance(value, int) and 0 <= value < len(stored_names):
+                    value = stored_names[value]
+                values.append(value)
             shard.close()  # forked loader workers then open their own handles instead of sharing this one
-        super().__init__(labels, transform)
+        labels, class_names = match_labels(values, classes, self._row_name, declared=declared,
+                                           source=str(files[0].parent))
+        super().__init__(labels, transform, class_names)
 
     def _locate(self, index: int) -> tuple[ArrowShard, int]:
         shard = bisect.bisect_right(self.starts, index) - 1
@@ -176,11 +180,14 @@ class ArrowImageDataset(ImageDataset):
         shard, row = self._locate(index)
         return f"{shard.path}#{row}"
 
+    def _row_name(self, index: int) -> str:
+        shard, row = self._locate(index)
+        return f"{shard.path} row {row}"
 
-def arrow_dataset(path: str | os.PathLike, num_classes: int,
-                  transform: Callable | None = None) -> ArrowImageDataset:
-    """The Arrow/parquet dataset at `path`: a `save_to_disk` folder, a folder of parquet shards, a parquet
-    file or a glob of them."""
+
+def arrow_files(path: str | os.PathLike) -> list[Path]:
+    """The Arrow/parquet files of a `save_to_disk` folder, a folder of parquet shards, a parquet file or a
+    glob of them; DataError if none match or one is missing."""
     _require_pyarrow()
     text = os.fspath(path)
     if any(ch in text for ch in "*?["):
@@ -194,7 +201,13 @@ def arrow_dataset(path: str | os.PathLike, num_classes: int,
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DataError(f"dataset file {missing[0]} is missing")
-    dataset = ArrowImageDataset(files, num_classes, transform)
+    return files
+
+
+def arrow_dataset(path: str | os.PathLike, classes: ModelClasses,
+                  transform: Callable | None = None) -> ArrowImageDataset:
+    """The Arrow/parquet dataset at `path` (see `arrow_files`)."""
+    dataset = ArrowImageDataset(arrow_files(path), classes, transform)
     if len(dataset) == 0:
-        raise DataError(f"no rows in {text}")
+        raise DataError(f"no rows in {os.fspath(path)}")
     return dataset

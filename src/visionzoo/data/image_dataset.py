@@ -1,4 +1,4 @@
-"""The base of the evaluation datasets: a labelled item, label parsing, and the dataset that decodes images.
+"""The base of the datasets: a labelled item, and the dataset that decodes images.
 
 An image that cannot be read is not fatal here: the sample carries the error, and the loader skips and
 reports it.
@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import DataError
-from .imagenet import NUM_CLASSES, imagenet_synset_to_index, is_synset
 from .transforms import to_rgb
 
 if TYPE_CHECKING:
@@ -31,38 +29,18 @@ class Sample:
     error: str | None = None
 
 
-def resolve_label(label: str | int, num_classes: int, where: str) -> int:
-    """A label given as class index or ImageNet synset -> class index of a `num_classes` model."""
-    if isinstance(label, str):
-        text = label.strip()
-        if is_synset(text):
-            if num_classes != NUM_CLASSES:
-                raise DataError(f"{where}: label {text} is an ImageNet synset, but the model has "
-                                f"{num_classes} classes, not ImageNet-1k's {NUM_CLASSES}; "
-                                "give class indices instead")
-            index = imagenet_synset_to_index().get(text)
-            if index is None:
-                raise DataError(f"{where}: synset {text} is not one of the {NUM_CLASSES} ImageNet-1k classes")
-            return index
-        try:
-            label = int(text)
-        except ValueError:
-            raise DataError(f"{where}: label {text!r} is neither a class index nor a synset id such as "
-                            "n01440764") from None
-    if not 0 <= label < num_classes:
-        raise DataError(f"{where}: label {label} is outside the model's classes 0..{num_classes - 1}")
-    return label
-
-
 class ImageDataset(torch.utils.data.Dataset):
     """Base of the datasets: labels by index, `_open(index)` gives the raw image, `transform` is applied.
 
     Subclasses implement `_open` and `name`; everything that can go wrong while decoding is caught here.
+    `classes` are the names of the class indices the labels are (None: indices without names).
     """
 
-    def __init__(self, labels: Sequence[int], transform: Callable | None = None):
+    def __init__(self, labels: Sequence[int], transform: Callable | None = None,
+                 classes: Sequence[str] | None = None):
         self.labels = list(labels)
         self.transform = transform
+        self.classes = tuple(classes) if classes is not None else None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -83,12 +83,39 @@ def _names(name: str) -> tuple[str, ...]:
     return tuple(names[synset] for synset in _synsets(name))
 
 
-def model_label_names(cfg: PretrainedCfg) -> tuple[str, ...] | None:
-    """The names of a model's classes, in index order, from what travels with it: its own `label_names`, or
-    its tag's label space when the head still has that space's size. None when neither says (a new head of
-    unnamed classes, or no classifier)."""
+def _space_of_head(cfg: PretrainedCfg) -> LabelSpace | None:
+    """The tag's label space, where the head still has that space's size."""
+    if cfg.label_space is None:
+        return None
+    space = get_label_space(cfg.label_space)
+    return space if cfg.num_classes == space.num_classes else None
+
+
+def model_label_ids(cfg: PretrainedCfg) -> tuple[str, ...] | None:
+    """The unique ids of a model's classes, in index order, as a dataset's labels are matched against them:
+    its own `label_names` (a fine-tune's class folder names), or its label space's synsets. None when
+    neither travels with it (a new head of unnamed classes, or no classifier)."""
     if cfg.label_names is not None:
         return cfg.label_names
-    if cfg.label_space is not None and cfg.num_classes == get_label_space(cfg.label_space).num_classes:
-        return get_label_space(cfg.label_space).names()
+    space = _space_of_head(cfg)
+    return space.synsets() if space is not None else None
+
+
+def model_label_names(cfg: PretrainedCfg) -> tuple[str, ...] | None:
+    """The names of a model's classes, in index order, as they are shown to a person: its own
+    `label_descriptions` or `label_names`, or its tag's label space's names when the head still has that
+    space's size. None when nothing says (a new head of unnamed classes, or no classifier)."""
+    if cfg.label_descriptions is not None:
+        return cfg.label_descriptions
+    if cfg.label_names is not None:
+        return cfg.label_names
+    space = _space_of_head(cfg)
+    return space.names() if space is not None else None
+
+
+def find_label_space(label_names: tuple[str, ...]) -> str | None:
+    """The label space whose synsets are exactly `label_names` (in order), or None."""
+    for space in LABEL_SPACES.values():
+        if space.num_classes == len(label_names) and space.synsets() == tuple(label_names):
+            return space.name
     return None

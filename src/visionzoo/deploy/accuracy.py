@@ -14,6 +14,8 @@ import torch
 
 from ..data.config import DataConfig
 from ..data.datasets import create_dataset
+from ..data.label_spaces import model_label_ids
+from ..data.labels import ModelClasses
 from ..data.loader import create_loader, subset_indices
 from ..data.transforms import create_transform
 from ..errors import DataError
@@ -60,6 +62,16 @@ def fit_batch(run: Run, batch_size: int | None) -> Run:
     return run_fixed
 
 
+def model_classes(model: torch.nn.Module) -> ModelClasses:
+    """The classes a labelled set's labels are matched against for `model`: its own ids (a fine-tune's
+    class names, its tag's synsets) where they travel with it, else by its class count."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    ids = model_label_ids(cfg) if cfg is not None else None
+    if ids is not None and len(ids) == model.num_classes:
+        return ModelClasses(model.num_classes, ids)
+    return ModelClasses.default(model.num_classes)
+
+
 def agreement(a: torch.Tensor, b: torch.Tensor) -> float:
     """% of equal entries of two prediction vectors."""
     if a.shape != b.shape:
@@ -76,11 +88,11 @@ class PairedResult:
     agreement: float
 
 
-def evaluate_artifact(run: Run, data: str | os.PathLike, config: DataConfig, num_classes: int,
+def evaluate_artifact(run: Run, data: str | os.PathLike, config: DataConfig, classes: ModelClasses,
                       batch_size: int = 32, limit: int | None = None, labels_file: str | None = None,
                       workers: int = 0) -> tuple[EvalResult, torch.Tensor]:
     """Top-1/top-5/loss of `run` (preprocessed batch -> logits) on the labelled set, and its predictions."""
-    dataset = create_dataset(data, num_classes=num_classes, labels_file=labels_file)
+    dataset = create_dataset(data, labels_file=labels_file, classes=classes)
     indices = subset_indices(len(dataset), limit)
     loader = create_loader(dataset.with_transform(create_transform(config, normalize=False)), batch_size,
                            workers, indices, 0, 1)
@@ -92,10 +104,10 @@ def evaluate_artifact(run: Run, data: str | os.PathLike, config: DataConfig, num
 
 
 def evaluate_pair(reference: Run, candidate: Run, data: str | os.PathLike, config: DataConfig,
-                  num_classes: int, batch_size: int = 32, limit: int | None = None,
+                  classes: ModelClasses, batch_size: int = 32, limit: int | None = None,
                   labels_file: str | None = None) -> PairedResult:
     """Both models on the same images (same order): their results and their top-1 agreement."""
-    args = (data, config, num_classes, batch_size, limit, labels_file)
+    args = (data, config, classes, batch_size, limit, labels_file)
     first, first_top1 = evaluate_artifact(reference, *args)
     second, second_top1 = evaluate_artifact(candidate, *args)
     return PairedResult(first, second, agreement(first_top1, second_top1))

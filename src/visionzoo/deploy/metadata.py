@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..data.config import DataConfig, resolve_data_config
-from ..data.label_spaces import model_label_names
+from ..data.label_spaces import model_label_ids, model_label_names
 from ..errors import UserError
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class ExportMetadata:
     batch_size: int | None  # None: any batch size
     quantization: Quantization | None = None
     visionzoo_version: str = ""
+    # the ids a labelled set's classes are matched against (ImageNet synsets, a fine-tune's folder names)
+    label_ids: tuple[str, ...] | None = None
 
     def data_config(self) -> DataConfig:
         """The DataConfig that preprocesses images for this artifact."""
@@ -83,8 +85,9 @@ class ExportMetadata:
                 quantization = Quantization(**quantization)
             for key in ("input_size", "mean", "std"):
                 record[key] = tuple(record[key])
-            if record.get("label_names") is not None:
-                record["label_names"] = tuple(record["label_names"])
+            for key in ("label_names", "label_ids"):
+                if record.get(key) is not None:
+                    record[key] = tuple(record[key])
             return cls(**record, quantization=quantization)
         except (ValueError, TypeError, KeyError) as error:
             raise UserError(f"{where}: its visionzoo metadata cannot be read ({error}); export it again "
@@ -99,8 +102,11 @@ def metadata_for(model: nn.Module, format: str, precision: str, img_size: tuple[
     config = resolve_data_config(model if cfg is not None else None, img_size=img_size)
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     names = model_label_names(cfg) if cfg is not None else None
+    ids = model_label_ids(cfg) if cfg is not None else None
     if names is not None and len(names) != num_classes:  # a new head: the tag's names are not its classes
         names = None
+    if ids is not None and len(ids) != num_classes:
+        ids = None
     architecture = cfg.architecture if cfg is not None else type(model).__name__
     if source is None:
         source = f"{cfg.architecture}.{cfg.tag}" if cfg is not None else architecture
@@ -108,7 +114,8 @@ def metadata_for(model: nn.Module, format: str, precision: str, img_size: tuple[
         architecture=architecture, source=source, format=format, precision=precision,
         input_size=config.input_size, interpolation=config.interpolation, crop_pct=config.crop_pct,
         crop_mode=config.crop_mode, mean=tuple(config.mean), std=tuple(config.std), num_classes=num_classes,
-        label_names=names, batch_size=batch_size, quantization=quantization, visionzoo_version=__version__)
+        label_names=names, batch_size=batch_size, quantization=quantization, visionzoo_version=__version__,
+        label_ids=ids)
 
 
 def write_onnx_metadata(path: str | os.PathLike, metadata: ExportMetadata) -> None:

@@ -42,7 +42,7 @@ from ..data.datasets import IMAGE_EXTENSIONS
 from ..data.transforms import create_transform
 from ..errors import DataError, UserError, VisionzooError
 from ..models.base import size_pair
-from .accuracy import evaluate_pair, fit_batch
+from .accuracy import evaluate_pair, fit_batch, model_classes
 from .export import (
     ExportError,
     ExportSpec,
@@ -348,7 +348,7 @@ def verify_int8(model: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], i
 def measure_drop(model: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], data: str | os.PathLike,
                  config: DataConfig, batch_size: int | None, limit: int | None = None) -> AccuracyDrop:
     """Top-1 of `model` (fp32) and of the int8 `run` on the labelled images at `data`."""
-    paired = evaluate_pair(model, fit_batch(run, batch_size), data, config, model.num_classes, limit=limit)
+    paired = evaluate_pair(model, fit_batch(run, batch_size), data, config, model_classes(model), limit=limit)
     return AccuracyDrop(os.fspath(data), paired.candidate.count, paired.reference.top1, paired.candidate.top1,
                         paired.agreement)
 

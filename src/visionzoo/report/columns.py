@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..data.eval_sets import EVAL_SETS, IMAGENET
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
 from ..registry import get_architecture, is_model, list_pretrained
 from .rows import Row, recipe_link, tag_rows
@@ -101,6 +102,21 @@ COLUMNS = (
     Column("recipe", "recipe", lambda e: recipe_link(e.cfg.name).text, group="model",
            link=lambda e: recipe_link(e.cfg.name).url),
 )
+
+
+def _published_on(eval_set: str) -> Callable[[TagEntry], Value]:
+    """The tag's published top-1 on `eval_set` at its own input size (None where the reference has none)."""
+    def value(entry: TagEntry) -> Value:
+        size = entry.main.img_size
+        return next((r.top1 for r in entry.cfg.results_on(eval_set) if r.img_size == size), None)
+    return value
+
+
+# The reference's published figures on the re-labelled and shifted sets, one column each.
+COLUMNS += tuple(
+    Column(f"{s.name}_top1", f"{s.title} top-1", _published_on(s.name), ".3f", better="higher", shown=False,
+           group="robustness")
+    for s in EVAL_SETS.values() if s.name != IMAGENET and s.reference_results)
 
 
 def _labelled(text: str, setting: Setting) -> str:

@@ -15,11 +15,19 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from ..data.eval_sets import IMAGENET
 from ..pretrained_cfg import PretrainedCfg, all_pretrained_cfgs
 from ..registry import is_model
 from .corrections import Correction, find_corrections
 from .figures import PageFigure, load_page_figures
 from .plots import Point, write_plot
+from .robustness import (
+    RobustnessRow,
+    robustness_rows,
+    robustness_table,
+    robustness_text,
+    write_robustness_plot,
+)
 from .rows import Row, recipe_link, tag_rows
 from .user_results import DeployedResult, Setting, UserResults, read_user_results
 
@@ -72,6 +80,7 @@ class Page:
     unregistered: list[str]
     user: UserResults | None = None
     plots: list[tuple[str, str]] = field(default_factory=list)  # (title, file name next to the page)
+    robustness: list[RobustnessRow] = field(default_factory=list)
 
     @property
     def all_rows(self) -> list[Row]:
@@ -119,7 +128,8 @@ def build_page(layout: PageLayout | None = None, user: UserResults | None = None
     order = {s.key: i for i, s in enumerate(layout.sections)}
     section_of = {cfg.name: figures[0].section for cfg, figures in page_tags}
     corrections.sort(key=lambda c: (order[section_of[c.name]], c.name))  # stable: keeps each tag's order
-    return Page(layout, rows, corrections, sorted(unregistered), user)
+    robustness = robustness_rows(cfg for cfg, _ in page_tags if is_model(cfg.architecture))
+    return Page(layout, rows, corrections, sorted(unregistered), user, robustness=robustness)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -134,14 +144,13 @@ def _own_top1_cell(user: UserResults, setting: Setting, row: Row) -> str:
     mine = user.own_accuracy(setting, row.name, row.img_size)
     if mine is None:
         return "-"
-    # the reported figure is ImageNet-1k val's: a result on another eval set is not compared with it
-    comparable = row.top1 is not None and setting["eval_set"] == "imagenet"
-    return f"{mine.top1:.3f}" + (f" ({mine.top1 - row.top1:+.3f})" if comparable else "")
+    return f"{mine.top1:.3f}" + (f" ({mine.top1 - row.top1:+.3f})" if row.top1 is not None else "")
 
 
 def _table(page: Page, rows: list[Row]) -> list[str]:
     user = page.user
-    accuracy = user.accuracy_settings if user is not None else []
+    # the user's figures on the other eval sets are in the robustness table, next to the published ones
+    accuracy = [s for s in user.accuracy_settings if s["eval_set"] == IMAGENET] if user is not None else []
     settings = user.settings if user is not None else []
     header = ["model.tag", "img size", "top-1"] + [_own_top1_header(s) for s in accuracy] + \
         ["top-5", "params (M)", "GMACs"] + [f"img/s ({s.label})" for s in settings] + ["recipe"]
@@ -191,6 +200,9 @@ def render(page: Page) -> str:
         out += ["#" * section.level + " " + section.heading, ""]
         if rows:
             out += ([section.text, ""] if section.text else []) + _table(page, rows) + [""]
+    if page.robustness:
+        out += [f"## {ROBUSTNESS_HEADING}", "", robustness_text(), ""]
+        out += robustness_table(page.robustness, page.user) + [""]
     if layout.naming:
         out += ["## Tag naming", ""] + [f"- **{part}**: {meaning}" for part, meaning in layout.naming] + [""]
     if page.plots:
@@ -248,12 +260,18 @@ def _month_has_rows(page: Page, month: Section) -> bool:
     return False
 
 
-def plot_files(year: int, with_throughput: bool, with_deployed: bool = False) -> list[tuple[str, str]]:
+ROBUSTNESS_HEADING = "Robustness: ReaL, V2, Sketch, A and R"
+ROBUSTNESS_PLOT = "ImageNet top-1 vs shifted sets"
+
+
+def plot_files(year: int, with_throughput: bool,
+               with_deployed: bool = False) -> list[tuple[str, str]]:
     """(title, file name) of the page's plots."""
     plots = [("top-1 vs params", f"{year}-top1-vs-params.png"),
              ("top-1 vs GMACs", f"{year}-top1-vs-gmacs.png")]
     if with_throughput:
         plots.append(("top-1 vs measured throughput", f"{year}-top1-vs-throughput.png"))
+    plots.append((ROBUSTNESS_PLOT, f"{year}-robustness.png"))
     if with_deployed:
         plots.append(("deployed: top-1 vs latency per backend", f"{year}-deployed-top1-vs-latency.png"))
     return plots
@@ -299,6 +317,8 @@ def write_plots(page: Page, directory: Path) -> None:
                    "latency of one batch (ms, log scale)",
                    "Deployed models: top-1 on the user's set vs latency, per backend and precision",
                    data="the user's labelled set:")
+    if ROBUSTNESS_PLOT in files and page.robustness:
+        write_robustness_plot(directory / files[ROBUSTNESS_PLOT], page.robustness, year)
 
 
 def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool = True) -> Page:

@@ -1,4 +1,5 @@
-"""Plots of the metrics page: top-1 against a cost (params, GMACs) or a speed, with the Pareto front marked.
+"""Plots of the metrics page: top-1 against a cost (params, GMACs) or a speed, or against another accuracy
+(`write_scatter`), with the Pareto front marked.
 
 matplotlib is an optional dependency (`pip install 'visionzoo[report]'`), imported only when plotting.
 """
@@ -91,26 +92,20 @@ def _place_labels(axes, points: Sequence[Point], on_front: set[Point], renderer)
                           fontsize=6, color=color, alpha=0.45, va="center")
 
 
-def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
-               higher_x_better: bool = False, data: str = "ImageNet-1k") -> None:
-    """Top-1 against x (log scale) as a PNG: every point labelled, the Pareto front drawn and highlighted."""
+def _draw(path: Path, points: Sequence[Point], front: Sequence[Point], front_label: str, xlabel: str,
+          ylabel: str, title: str, set_axes) -> None:
+    """The common figure: the points, the front drawn through its points, every point labelled; `set_axes`
+    sets the scales and limits."""
     plt = _pyplot()
-    front = pareto_front(points, higher_x_better)
     on_front = set(front)
     figure, axes = plt.subplots(figsize=(18, 12), dpi=100)
-    axes.set_xscale("log")
-    # Spaced by the log of the error (100 - top-1): most models sit between 75 and 90, and this gives them
-    # room without hiding the tiny test models far below. Ticks still read as top-1.
-    axes.set_yscale("function", functions=(_log_error, _from_log_error))
-    lowest = min(p.top1 for p in points)
-    axes.set_yticks([t for t in TOP1_TICKS if t >= lowest - 5])
-    axes.set_ylim(max(0.0, lowest - 3), min(99.5, max(p.top1 for p in points) + 1))
+    set_axes(axes)
     others = [p for p in points if p not in on_front]
     axes.scatter([p.x for p in others], [p.top1 for p in others], s=16, color="tab:blue", label="model.tag")
     axes.plot([p.x for p in front], [p.top1 for p in front], "-o", color="tab:red", markersize=5, linewidth=1,
-              label="Pareto front" + (" (faster and more accurate)" if higher_x_better else ""))
+              label=front_label)
     axes.set_xlabel(xlabel)
-    axes.set_ylabel(f"{data} top-1 (%), axis spaced by log(100 - top-1)")
+    axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(True, which="both", linewidth=0.3, alpha=0.5)
     axes.legend(loc="lower right")
@@ -120,3 +115,32 @@ def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
     # no "Software" entry: the file should not change with the matplotlib version alone
     figure.savefig(path, format="png", metadata={"Software": None})
     plt.close(figure)
+
+
+def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
+               higher_x_better: bool = False, data: str = "ImageNet-1k") -> None:
+    """Top-1 against x (log scale) as a PNG: every point labelled, the Pareto front drawn and highlighted."""
+
+    def set_axes(axes) -> None:
+        axes.set_xscale("log")
+        # Spaced by the log of the error (100 - top-1): most models sit between 75 and 90, and this gives
+        # them room without hiding the tiny test models far below. Ticks still read as top-1.
+        axes.set_yscale("function", functions=(_log_error, _from_log_error))
+        lowest = min(p.top1 for p in points)
+        axes.set_yticks([t for t in TOP1_TICKS if t >= lowest - 5])
+        axes.set_ylim(max(0.0, lowest - 3), min(99.5, max(p.top1 for p in points) + 1))
+
+    _draw(path, points, pareto_front(points, higher_x_better),
+          "Pareto front" + (" (faster and more accurate)" if higher_x_better else ""), xlabel,
+          f"{data} top-1 (%), axis spaced by log(100 - top-1)", title, set_axes)
+
+
+def write_scatter(path: Path, points: Sequence[Point], xlabel: str, ylabel: str, title: str) -> None:
+    """One accuracy against another (both linear, higher better) as a PNG, the Pareto front highlighted."""
+
+    def set_axes(axes) -> None:
+        axes.set_xlim(min(p.x for p in points) - 2, max(p.x for p in points) + 2)
+        axes.set_ylim(min(p.top1 for p in points) - 2, max(p.top1 for p in points) + 2)
+
+    _draw(path, points, pareto_front(points, higher_x_better=True), "Pareto front (better on both)", xlabel,
+          ylabel, title, set_axes)

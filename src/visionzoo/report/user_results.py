@@ -10,6 +10,11 @@ Results are kept apart by their setting: the values of the record's setting fiel
 `SPEED_FIELDS`), each distinct setting a column of the pages. A field the commands start writing becomes a
 new way to tell results apart by adding one `SettingField` line; files written before it existed read as
 its default. The machine and software a setting was measured with (`CONTEXT_FIELDS`) are kept with it.
+
+An accuracy record without an eval_set is an ImageNet result, except in a file in the reference's results
+columns named as the reference names its files (results-imagenet-a.csv, ...): such a file holds the results
+of that set. A run on ImageNet-A/R scored over all 1000 classes (`--no-class-subset`) is not the set's own
+figure and is left out.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.eval_sets import EVAL_SETS, IMAGENET, get_eval_set, set_classes
 from ..errors import UnknownModelError, UserError
-from ..registry import resolve_pretrained_cfg, split_name
+from ..registry import parse_model_name, resolve_pretrained_cfg, split_name
 from ..runtime import PRECISIONS
 
 
@@ -199,6 +205,14 @@ class UserResults:
     def own_accuracy(self, setting: Setting, name: str, img_size: int) -> OwnAccuracy | None:
         return self.accuracy.get(setting, {}).get((name, img_size))
 
+    def accuracy_on(self, eval_set: str, name: str, img_size: int) -> OwnAccuracy | None:
+        """The user's figure of the eager model on `eval_set` (the first precision that has one)."""
+        for setting in self.accuracy_settings:
+            if (setting["eval_set"], setting["backend"]) == (eval_set, "eager"):
+                if (mine := self.own_accuracy(setting, name, img_size)) is not None:
+                    return mine
+        return None
+
     def speed_of(self, setting: Setting, name: str, img_size: int) -> Speed | None:
         """The speed of `name` (arch.tag) at `img_size`: measured for this tag, else for its arch (speed
         depends on the architecture, not the weights)."""
@@ -237,6 +251,12 @@ def _records(path: Path) -> list[dict]:
                     "give a .csv or .json file from validate or benchmark")
 
 
+def _file_set(path: Path) -> str:
+    """The set a file's records without an eval_set are of: the set whose reference results file it is named
+    as, else ImageNet."""
+    return next((s.name for s in EVAL_SETS.values() if s.reference_results == path.name), IMAGENET)
+
+
 def _model_name(record: dict) -> str:
     model, tag = str(record["model"]), record.get("tag")
     return f"{model}.{tag}" if tag and "." not in model else model
@@ -256,10 +276,13 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
         if not path.is_file():
             raise UserError(f"results file {str(path)!r} does not exist")
         usable = 0
+        file_set = _file_set(path)
         for record in _records(path):
             if "model" not in record or "img_size" not in record:
                 continue
             name = _model_name(record)
+            if parse_model_name(name)[0] is not None:
+                continue  # a model folder: not a registered model, nothing on the page to compare it with
             try:
                 cfg = resolve_pretrained_cfg(name)
             except UnknownModelError:
@@ -271,7 +294,10 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             if record.get("top1") not in (None, "") and not benchmark:
                 if cfg is None or split_name(name)[1] is None:
                     continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
-                setting = Setting.of(ACCURACY_FIELDS, record)
+                eval_set = get_eval_set(record.get("eval_set") or file_set).name
+                if set_classes(eval_set) is not None and record.get("scored_classes", "200") in (None, ""):
+                    continue  # scored over all 1000 classes (--no-class-subset): not the set's own figure
+                setting = Setting.of(ACCURACY_FIELDS, {**record, "eval_set": eval_set})
                 results.accuracy.setdefault(setting, {})[(cfg.name, img_size)] = OwnAccuracy(
                     float(record["top1"]), _number(record.get("top5")))
             elif benchmark:

@@ -257,4 +257,5 @@ def read_config_file(path: str | Path) -> dict:
     return {k.replace("-", "_"): v for k, v in values.items() if k not in RECORD_KEYS}
 
 
-RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note")
+RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note",
+               "data_sha256")

@@ -25,6 +25,7 @@ import torch
 from ..evaluation import close_distributed, init_distributed
 from .checkpoint import ResumeError, load_state, rng_state, save_model_file, save_state, set_rng_state
 from .config import TrainConfig
+from .model_folders import save_weights_folder
 from .outputs import BestTracker, check_output, draw_curves, prepare_output, write_summary
 from .setup import Run, build_run
 
@@ -151,12 +152,12 @@ class _Loop:
             "optimizer": r.optimizer.state_dict(),
             "ema": r.ema.state_dict() if r.ema is not None else None,
             "scaler": r.scaler.state_dict() if r.scaler is not None else None,
-            "rng": rngs, "rows": self.rows, "best": self.best.entries,
+            "rng": rngs, "rows": self.rows, "best": self.best.entries, "label_names": r.label_names,
         }
         save_state(self.output, state)
         meta = {"arch": r.arch, "num_classes": str(r.num_classes), "step": str(self.step)}
         last = self.output / "last"
-        save_model_file(last / "model.safetensors", r.core.state_dict(), {**meta, "weights": "model"})
+        save_weights_folder(last, r.core.state_dict(), r.model_config, {**meta, "weights": "model"})
         if r.ema is not None:
             save_model_file(last / "ema.safetensors", r.ema.state_dict(), {**meta, "weights": "ema"})
 
@@ -173,6 +174,10 @@ class _Loop:
                               f"{reason}") from None
         if r.scaler is not None and state["scaler"] is not None:
             r.scaler.load_state_dict(state["scaler"])
+        if state.get("label_names", r.label_names) != r.label_names:
+            raise ResumeError(f"the training data's classes changed since {self.output} started "
+                              f"({len(state['label_names'] or ())} then, {len(r.label_names or ())} now); "
+                              "resume it on the same data, or start a new run")
         set_rng_state(state["rng"][r.context.rank])
         self.step, self.rows, self.best.entries = state["step"], list(state["rows"]), list(state["best"])
         loss_sum = state["epoch_loss_sum"].to(r.device)
@@ -277,10 +282,10 @@ class _Loop:
             meta = {"arch": r.arch, "num_classes": str(r.num_classes), "epoch": str(epoch + 1),
                     "weights": which, "eval_top1": repr(scores[which])}
             if is_best:
-                save_model_file(self.output / "best" / "model.safetensors", module.state_dict(), meta)
+                save_weights_folder(self.output / "best", module.state_dict(), r.model_config, meta)
             if r.config.keep > 1 and self.best.kept(epoch + 1):
                 folder = self.output / f"epoch-{epoch + 1:03d}"
-                save_model_file(folder / "model.safetensors", module.state_dict(), meta)
+                save_weights_folder(folder, module.state_dict(), r.model_config, meta)
             for gone in dropped:
                 shutil.rmtree(self.output / f"epoch-{gone:03d}", ignore_errors=True)
         print(line, file=sys.stderr, flush=True)

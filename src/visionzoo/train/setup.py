@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..data import create_dataset, create_loader, create_transform, resolve_data_config
+from ..data import ModelClasses, create_dataset, create_loader, create_transform, resolve_data_config
 from ..data.auto_augment import parse_rand_augment
 from ..data.loader import collate_samples, default_workers
 from ..data.mixup import BatchMixer, MixupOptions
@@ -34,6 +34,7 @@ from .config import AUGMENTATION_KEYS, ConfigError, TrainConfig
 from .data import EpochBatchSampler, RepeatBatchSampler, SeededSamples, derive_seed, train_transform
 from .ema import ModelEma
 from .losses import LabelSmoothingCrossEntropy
+from .model_folders import data_sha256, run_model_config, training_classes
 from .optim import create_optimizer, default_lr, is_known_optimizer
 from .param_groups import param_groups
 from .schedule import Schedule, lr_scale_rule, scaled_lr
@@ -285,7 +286,9 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     workers = default_workers(context.world_size) if config.workers is None else config.workers
     make_transform = (transform or recipe_transform(config)
                       or (lambda c: train_transform(c, config.scale, config.ratio, config.hflip)))
-    train_set = create_dataset(config.data, num_classes=num_classes, transform=make_transform(data_config))
+    train_set = create_dataset(config.data, transform=make_transform(data_config),
+                               classes=training_classes(model))
+    label_names = train_set.classes  # the run's classes, stored in its model folders
     accum, world = config.grad_accum, context.world_size
     global_batch = config.batch_size * world * accum
     if config.aug_repeats > 1:
@@ -300,8 +303,8 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
                           "lower --batch-size")
     val_loader = None
     if config.val_data:
-        val_set = create_dataset(config.val_data, num_classes=num_classes,
-                                 transform=create_transform(data_config, normalize=False))
+        val_set = create_dataset(config.val_data, transform=create_transform(data_config, normalize=False),
+                                 classes=ModelClasses(num_classes, label_names))
         val_loader = create_loader(val_set, config.batch_size, workers, rank=context.rank, world_size=world,
                                    pin_memory=device.type == "cuda")
 
@@ -340,8 +343,10 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
     resolved = config.replace(lr=lr, num_classes=num_classes, img_size=data_config.img_size[0],
                               device=device.type, workers=workers)
     if context.is_main:
-        _write_args(resolved, command, world, global_batch, lr_note)
-    return Run(config=resolved, context=context, device=device, arch=architecture.name,
+        _write_args(resolved, command, world, global_batch, lr_note, data_sha256(train_set))
+    return Run(config=resolved, label_names=label_names,
+               model_config=run_model_config(model, data_config, label_names, config.pretrained),
+               context=context, device=device, arch=architecture.name,
                num_classes=num_classes, model=runner, core=core, ddp=ddp, ema=ema, optimizer=optimizer,
                scaler=scaler, schedule=schedule, updates_per_epoch=updates_per_epoch, data_config=data_config,
                train_data=SeededSamples(train_set, config.seed), val_loader=val_loader, workers=workers,
@@ -350,8 +355,9 @@ def build_run(config: TrainConfig, context, transform: Callable | None, criterio
 
 
 def _write_args(config: TrainConfig, command: str | None, world_size: int, global_batch: int,
-                lr_note: str) -> None:
+                lr_note: str, data_hash: str) -> None:
     extra = {"visionzoo_version": __version__, "torch_version": str(torch.__version__),
-             "command": command, "world_size": world_size, "global_batch": global_batch, "lr_note": lr_note}
+             "command": command, "world_size": world_size, "global_batch": global_batch, "lr_note": lr_note,
+             "data_sha256": data_hash}
     write_text_atomic(Path(config.output) / "args.yaml", config.to_yaml(extra))
 
