@@ -383,7 +383,8 @@ def _measure_setting(fields: dict, device: torch.device, train: bool,
     batch_size = fields["batch_size"]
     try:
         if fields["backend"] == "eager" and fields["precision"] != "int8":
-            timing, memory = measure_inference(*args, model=accuracy.model if accuracy is not None else None)
+            real = {"model": accuracy.model} if accuracy is not None else {}  # else random weights
+            timing, memory = measure_inference(*args, **real)
             if accuracy is not None:
                 fields.update(accuracy.fields(None))
         else:

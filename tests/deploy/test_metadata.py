@@ -100,4 +100,4 @@ def test_predict_and_validate_take_the_exported_file_alone(model, tmp_path, caps
     assert main(["predict", photo, "--model", str(path), "--checkpoint", str(checkpoint)]) == 2
     assert "exported file with its weights inside" in capsys.readouterr().err
     assert main(["predict", photo, "--model", "test_efficientnet"]) == 2
-    assert "needs its weights: --pretrained or --checkpoint" in capsys.readouterr().err
+    assert "give the weights of test_efficientnet: --pretrained" in capsys.readouterr().err
