@@ -228,7 +228,7 @@ def _speedup(fp32: Path, int8: Path, example: torch.Tensor, runs: int = 10) -> f
 
 
 def _quantize_onnx(model: nn.Module, spec: ExportSpec, output: Path, images: torch.Tensor,
-                   reduce_range: tuple[bool, str]) -> tuple[Quantization, float]:
+                   reduce_range: tuple[bool, str], speed_check: bool) -> tuple[Quantization, float | None]:
     try:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -254,8 +254,8 @@ def _quantize_onnx(model: nn.Module, spec: ExportSpec, output: Path, images: tor
                             weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=method,
                             extra_options=extra,
                             calibration_providers=["CPUExecutionProvider"])
-        speedup = _speedup(prepared, output, next(_batches(images, spec.batch_size if not spec.dynamic_batch
-                                                           else 1)))
+        example = next(_batches(images, 1 if spec.dynamic_batch else spec.batch_size))
+        speedup = _speedup(prepared, output, example) if speed_check else None
     calibration = f"percentile {PERCENTILE}" if has_outlier_ops else "minmax"
     return Quantization("onnxruntime static QDQ", calibration, int(images.shape[0]), True, reduce_range[0],
                         reduce_range[1], tuple(described)), speedup
@@ -358,7 +358,7 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
                    img_size: int | tuple[int, int] | None = None, batch_size: int | None = None,
                    verify: bool = True, val_data: str | os.PathLike | None = None,
                    max_drop: float | None = None, source: str | None = None,
-                   val_limit: int | None = None) -> QuantizeResult:
+                   val_limit: int | None = None, speed_check: bool = True) -> QuantizeResult:
     """Quantize `model` to int8 (static, calibrated) and write it to `output` (.onnx or .pt2), whole or not
     at all, with its preprocessing, classes and the quantization record inside.
 
@@ -370,6 +370,7 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
             a top-1 change beyond a near tie: INT8_TOP1_MARGIN of the logit scale).
         val_data / max_drop: measure the top-1 drop on a labelled set; refuse to write past `max_drop`
             points (QuantizationError with the figure).
+        speed_check: ONNX: time int8 against fp32 in onnxruntime here (`QuantizeResult.speedup`).
 
     Raises:
         UserError: the path or an option; QuantizationError: the engine, verification or the gate.
@@ -399,7 +400,8 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
         try:
             speedup = None
             if format == "onnx":
-                quantization, speedup = _quantize_onnx(model, spec, staged.path, images, reduce_range)
+                quantization, speedup = _quantize_onnx(model, spec, staged.path, images, reduce_range,
+                                                       speed_check)
                 metadata = _with_quantization(metadata, quantization)
                 write_onnx_metadata(staged.path, metadata)
             else:

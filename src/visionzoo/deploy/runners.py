@@ -193,16 +193,14 @@ def _int8_runner(backend: str, model: nn.Module, size: tuple[int, int], batch_si
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"model.{fmt}"
         result = quantize_model(model, path, calibration, fmt, calibration_count=calibration_count,
-                                img_size=size, batch_size=batch_size, verify=verify)
+                                img_size=size, batch_size=batch_size, verify=verify, speed_check=False)
         if fmt == "onnx":
             run = _onnxruntime(path)
         else:
             run = load_int8(path, "pt2", compiled=backend == "compile")
         size_bytes = _file_bytes(path)
-    quantization = result.metadata.quantization
-    name = "int8" if backend == "int8" else backend
-    return Runner(name, fmt, "int8", run, 0.0, size_bytes, batch_size, quantization.float_ops,
-                  result.verification)
+    return Runner(backend, fmt, "int8", run, 0.0, size_bytes, batch_size,
+                  result.metadata.quantization.float_ops, result.verification)
 
 
 def load_runner(path: str | os.PathLike, compiled: bool = False) -> tuple[Runner, ExportMetadata]:
