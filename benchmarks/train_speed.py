@@ -5,8 +5,8 @@
         [--opt adamw] [--threads N] [--device cpu|cuda]
 
 Ours: the `Run` that `visionzoo train` builds (param groups without decay on norms/biases, the optimiser
-factory, label-smoothing cross-entropy, autocast, channels-last), timed through `Run.forward_backward` and
-`Run.optimizer_step`, the two calls the training loop makes per update. The reference: `timm.create_model`,
+factory, label-smoothing cross-entropy, autocast, channels-last), timed through `loop.forward_backward` and
+`loop.optimizer_step`, the two calls the training loop makes per update. The reference: `timm.create_model`,
 `timm.optim.create_optimizer_v2` (the reference train.py's optimiser path), its label-smoothing loss, the
 same autocast and memory format, in the few lines its train.py runs per step. Both take the same uint8
 batch (decoding is left out: it is the same work for both) and normalise it on the device. The two are
@@ -40,9 +40,9 @@ def build_ours(name: str, args: argparse.Namespace, folder: Path):
     """The engine's Run for `name` over a two-image placeholder dataset (the batches come from us)."""
     from PIL import Image
 
-    from visionzoo.evaluation import DistributedContext
+    from visionzoo.runtime import DistributedContext
+    from visionzoo.train.build import build_run
     from visionzoo.train.config import TrainConfig
-    from visionzoo.train.setup import build_run
 
     for label in ("0", "1"):
         (folder / "data" / label).mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def build_ours(name: str, args: argparse.Namespace, folder: Path):
     config = TrainConfig(model=name, data=str(folder / "data"), output=str(folder / name), batch_size=1,
                          num_classes=1000, opt=args.opt, lr=1e-3, weight_decay=0.05, amp=args.amp,
                          channels_last=args.channels_last, device=args.device, workers=0)
-    return build_run(config, DistributedContext(), None, None, None)
+    return build_run(config, DistributedContext())
 
 
 def build_reference(name: str, run, args: argparse.Namespace):
@@ -65,8 +65,8 @@ def build_reference(name: str, run, args: argparse.Namespace):
         model = model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer_v2(model, args.opt, lr=1e-3, weight_decay=0.05)
     loss_fn = LabelSmoothingCrossEntropy(0.1)
-    mean = torch.tensor(run.data_config.mean, device=device).view(1, -1, 1, 1) * 255
-    std = torch.tensor(run.data_config.std, device=device).view(1, -1, 1, 1) * 255
+    mean = torch.tensor(run.data.data_config.mean, device=device).view(1, -1, 1, 1) * 255
+    std = torch.tensor(run.data.data_config.std, device=device).view(1, -1, 1, 1) * 255
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp, torch.float32)
 
     def step(images: torch.Tensor, targets: torch.Tensor) -> None:
@@ -92,6 +92,8 @@ def images_per_second(step, images, targets, steps: int, device: torch.device) -
 
 
 def main() -> int:
+    from visionzoo.train.loop import forward_backward, optimizer_step
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--batch-size", type=int, default=32)
@@ -113,13 +115,13 @@ def main() -> int:
         for name in args.model:
             torch.manual_seed(0)
             run = build_ours(name, args, Path(tmp))
-            size = run.data_config.img_size
+            size = run.data.data_config.img_size
             images = torch.randint(0, 256, (args.batch_size, 3, *size), dtype=torch.uint8)
             targets = torch.randint(0, 1000, (args.batch_size,))
 
             def ours(x, y, run=run):
-                run.forward_backward(x, y)
-                run.optimizer_step()
+                forward_backward(run, x, y, epoch=0)
+                optimizer_step(run, step=0)
 
             reference = build_reference(name, run, args)
             for step in (ours, reference):

@@ -89,3 +89,17 @@ def test_the_lock_of_a_killed_process_is_released(tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
     FolderLock(tmp_path).release()
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "f.txt"
+    atomic_write(target, lambda tmp: open(tmp, "w").write("old"))
+
+    def half_write(tmp):
+        open(tmp, "w").write("half")
+        raise KeyboardInterrupt  # a kill while writing
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, half_write)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]  # no temporary left behind

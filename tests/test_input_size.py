@@ -33,6 +33,12 @@ def test_every_model_answers_its_input_size(arch):
     assert resolve_data_config(resized).img_size == (larger, larger)
 
 
+def test_default_img_size_is_the_tags():  # moved from test_registry.py: the model owns its default size
+    assert _meta("test_vit").default_img_size == (160, 160)
+    assert _meta("vit_betwixt_patch16_reg4_gap_384").default_img_size == (384, 384)
+    assert _meta("test_vit.r160_in1k").default_img_size == (160, 160)
+
+
 def test_a_fixed_size_model_names_the_sizes_it_can_take():
     model = _meta("vit_betwixt_patch16_reg4_gap_256")
     assert model.fixed_input_size and model.total_stride == 16 and model.default_img_size == (256, 256)

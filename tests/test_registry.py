@@ -5,7 +5,7 @@ import torch
 
 import visionzoo
 from visionzoo.errors import UserError
-from visionzoo.registry import default_img_size, resolve_models, split_name
+from visionzoo.registry import resolve_models, split_name
 
 
 def test_split_name():
@@ -111,8 +111,3 @@ def test_resolve_models_takes_names_and_wildcards_in_order_without_repeats():
     with pytest.raises(ValueError, match="no model matches"):
         resolve_models(["nothing_like_this_*"])
 
-
-def test_default_img_size_is_the_tags():
-    assert default_img_size("test_vit") == 160
-    assert default_img_size("vit_betwixt_patch16_reg4_gap_384") == 384
-    assert default_img_size("test_vit.r160_in1k") == 160

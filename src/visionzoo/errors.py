@@ -6,6 +6,19 @@ the built-in type a caller would expect (`ValueError`, `TypeError`, `RuntimeErro
 keeps working.
 """
 
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_OPTION = re.compile(r"\{(\w+)\}")
+
+
+def name_options(text: str, name: Callable[[str], str] = str) -> str:
+    """`text` with each option it names as `{field}` written `name(field)` (by default the field name):
+    library messages and help texts name options this way, and the command line writes them as flags."""
+    return _OPTION.sub(lambda match: name(match[1]), text)
+
 
 class VisionzooError(Exception):
     """Base of every error visionzoo raises on purpose."""
@@ -13,6 +26,19 @@ class VisionzooError(Exception):
 
 class UserError(VisionzooError, ValueError):
     """A value given by the caller (a name, a size, a path, an option value) that cannot be used."""
+
+
+class ConfigError(UserError):
+    """An option value that cannot be used. The message names options as `{field}` (the config's field
+    name): `str(error)` shows the field names, and `error.naming(name)` another name for each (the command
+    line writes its flags)."""
+
+    def __init__(self, message: str):
+        super().__init__(name_options(message))
+        self.template = message
+
+    def naming(self, name: Callable[[str], str]) -> str:
+        return name_options(self.template, name)
 
 
 class UnknownModelError(UserError):

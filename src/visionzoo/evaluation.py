@@ -12,7 +12,6 @@ accepted labels (ImageNet-ReaL), and over all of the model's classes or only som
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,41 +123,6 @@ class _Records:
     confidences: list[float] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class DistributedContext:
-    """This process's place in a `torchrun` launch (world_size 1 when launched alone)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_type: str) -> DistributedContext:
-    """Join the process group that `torchrun` set up in the environment (gloo on CPU, NCCL on CUDA)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistributedContext()
-    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    if device_type == "cuda":
-        torch.cuda.set_device(context.local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return context
-
-
-def close_distributed() -> None:
-    """Leave the process group, if this process joined one."""
-    if dist.is_available() and dist.is_initialized():
-        # All ranks leave together: a rank that tears down gloo while its peer is still sending can abort
-        # ("terminate called without an active exception") after the work is done.
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 @dataclass(frozen=True)

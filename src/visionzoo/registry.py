@@ -268,11 +268,3 @@ def resolve_models(patterns: Iterable[str]) -> list[str]:
         names += [name for name in matched if name not in names]
     return names
 
-
-def default_img_size(name: str) -> int:
-    """The input size `name` ('arch', 'arch.tag' or a model folder) expects: its tag's (or folder's), else
-    its config's, else 224."""
-    cfg = resolve_pretrained_cfg(name)
-    if cfg is not None:
-        return cfg.input_size[-1]
-    return get_architecture(name).build_meta().default_img_size[-1]

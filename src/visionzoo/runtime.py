@@ -1,4 +1,5 @@
-"""Where and in what precision a model runs: device and precision names, parsed once for library and CLI.
+"""Where and in what precision a model runs: device and precision names, parsed once for library and CLI,
+and this process's place in a torchrun launch.
 
 torch is imported inside the functions, not at the top: the command line reads `PRECISIONS` and `DEVICES`
 to build its argument parser, which must start without loading torch.
@@ -6,6 +7,8 @@ to build its argument parser, which must start without loading torch.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import UserError
@@ -51,3 +54,43 @@ def resolve_device(name: str | None = None, local_rank: int = 0) -> torch.device
         if device.index is None:
             device = torch.device("cuda", local_rank)
     return device
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """This process's place in a `torchrun` launch (world_size 1 when launched alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_type: str) -> DistributedContext:
+    """Join the process group that `torchrun` set up in the environment (gloo on CPU, NCCL on CUDA)."""
+    import torch
+    import torch.distributed as dist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistributedContext()
+    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if device_type == "cuda":
+        torch.cuda.set_device(context.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return context
+
+
+def close_distributed() -> None:
+    """Leave the process group, if this process joined one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # All ranks leave together: a rank that tears down gloo while its peer is still sending can abort
+        # ("terminate called without an active exception") after the work is done.
+        dist.barrier()
+        dist.destroy_process_group()

@@ -42,12 +42,12 @@ from .deploy.accuracy import PredictionRecorder, agreement
 from .deploy.metadata import is_artifact
 from .deploy.runners import build_runner, check_backend, load_runner
 from .errors import DataError, InputSizeError, UserError
-from .evaluation import ClassCount, DistributedContext, EvalResult, LabelRule, evaluate
+from .evaluation import ClassCount, EvalResult, LabelRule, evaluate
 from .factory import create_model, model_blueprint
 from .files import atomic_write
 from .pretrained_cfg import PretrainedCfg, ReportedResult
 from .registry import parse_model_name, split_name
-from .runtime import LOW_PRECISIONS, resolve_device
+from .runtime import LOW_PRECISIONS, DistributedContext, resolve_device
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         amp: 'bf16' or 'fp16' autocast. device: 'cpu', 'cuda', 'cuda:N' (default: cuda if there is one).
         limit: evaluate this many images, spread over the data. strict: stop at the first unreadable image.
         progress: a bar (terminal) or log lines on stderr. on_row: called with each size's row when done.
-        distributed: this process's place in a torchrun launch (from `evaluation.init_distributed`).
+        distributed: this process's place in a torchrun launch (from `runtime.init_distributed`).
         backend: one of visionzoo.deploy.runners.BACKENDS: the model deployed that way is evaluated next to
             eager on the same images (two rows per size: eager's, then the backend's with its top-1
             agreement). calibration / calibration_count: the int8 backend's calibration images.

@@ -11,7 +11,7 @@ from visionzoo.data.mixup import BatchMixer, MixupOptions, smooth_one_hot
 from visionzoo.data.random_erasing import RandomErasing
 from visionzoo.data.samplers import RepeatAugSampler
 from visionzoo.data.train_transforms import TrainAugmentation, create_batch_erasing, create_train_transform
-from visionzoo.train.soft_losses import BinaryCrossEntropy, SoftTargetCrossEntropy
+from visionzoo.train.losses import BinaryCrossEntropy, SoftTargetCrossEntropy
 
 # --- random erasing ---------------------------------------------------------------------------------------
 
@@ -72,8 +72,8 @@ def test_cutmix_target_weights_are_the_pasted_areas():
 
 
 def test_smoothing_switch_probability_and_off_epoch():
-    options = MixupOptions(mixup=0.8, cutmix=1.0, mixup_switch_prob=1.0, smoothing=0.1, mixup_off_epoch=5)
-    mixer = BatchMixer(options, num_classes=10)
+    options = MixupOptions(mixup=0.8, cutmix=1.0, mixup_switch_prob=1.0, mixup_off_epoch=5)
+    mixer = BatchMixer(options, num_classes=10, smoothing=0.1)
     images = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 3, 16, 16).clone()
     torch.manual_seed(0)
     mixed, targets = mixer(images.clone(), torch.arange(4))
@@ -209,12 +209,12 @@ def test_sampler_resumes_mid_epoch_and_keys_copies_by_position():
 
 
 def test_options_build_mixer_and_loss():
-    from visionzoo.train.soft_losses import create_loss
+    from visionzoo.train.losses import create_loss
 
     recipe = {"mixup": 0.2, "cutmix": 1.0, "smoothing": 0.1, "bce_loss": True, "bce_target_thresh": 0.2,
               "mixup_off_epoch": None, "opt": "lamb"}
     options = MixupOptions.from_options(recipe)
-    assert (options.mixup, options.cutmix, options.smoothing, options.mixup_off_epoch) == (0.2, 1.0, 0.1, 0)
+    assert (options.mixup, options.cutmix, options.mixup_off_epoch) == (0.2, 1.0, 0)
     loss = create_loss(recipe)
     assert isinstance(loss, BinaryCrossEntropy) and loss.target_threshold == 0.2
     assert isinstance(create_loss({"smoothing": 0.1}), SoftTargetCrossEntropy)

@@ -2,6 +2,7 @@
 reference's results rows (tests/data/reference_results), and the label-space refusal."""
 
 import csv
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,9 @@ def test_named_sets_refuse_a_model_of_another_label_space():
     in1k = visionzoo.get_pretrained_cfg("resnet50d.ra4_e3600_r224_in1k")
     with pytest.raises(UserError, match="outputs 10 imagenet-1k classes"):  # a checkpoint with a new head
         check_label_space(a, in1k, 10, "resnet50d")
+
+
+def test_every_published_results_file_names_a_known_eval_set():
+    folder = resources.files("visionzoo.pretrained").joinpath("eval_sets")
+    named = [p.name.removesuffix(".csv") for p in folder.iterdir() if p.name.endswith(".csv")]
+    assert named and all(get_eval_set(name).name == name for name in named)

@@ -11,6 +11,7 @@ from torch import nn
 import visionzoo
 from tests.models.conftest import ARCHS, arch_params
 from tests.reference import conformance_input_sizes, meta_model
+from visionzoo.layers.drop import DropPath
 from visionzoo.models.base import ClassifierModel, FeatureInfo
 
 
@@ -84,10 +85,39 @@ def test_feature_info_and_features_only(arch):
 
 @pytest.mark.parametrize("arch", arch_params(ARCHS))
 def test_training_step_with_drop_path(arch):
+    """Drop path (stochastic depth), where a block applies it, keeps or drops its residual branch whole per
+    sample (the kept ones scaled by 1 / (1 - rate)), the same way for the same seed, in training only; in
+    eval mode it is the identity. Then a training step reaches every parameter."""
     model = visionzoo.create_model(arch, drop_rate=0.1, drop_path_rate=0.1, num_classes=5,
                                    **_small_kwargs(arch))
+    side = 2 * model.total_stride  # small inputs: what is checked does not depend on the size
+    x = _input(model) if model.fixed_input_size else torch.randn(2, model.config.in_chans, side, side)
+    paths = [m for m in model.modules() if isinstance(m, DropPath)]
+    applied = []
+    hooks = [path.register_forward_hook(lambda module, args, out: applied.append((args[0], out, module.rate)))
+             for path in paths]
+
+    def forward(seed: int, train: bool, rate: float) -> torch.Tensor:
+        for path in paths:
+            path.rate = rate
+        model.train(train)
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            return model(x)
+
+    assert torch.equal(forward(1, False, 0.5), forward(2, False, 0.0))
+    assert all(torch.equal(branch, out) for branch, out, _ in applied)  # eval: the identity
+    applied.clear()
+    assert torch.equal(forward(1, True, 0.5), forward(1, True, 0.5))
+    for branch, out, rate in applied:
+        for kept, sample in zip(out, branch, strict=True):
+            assert torch.equal(kept, sample / (1 - rate)) or not kept.any()
+    for hook in hooks:
+        hook.remove()
+    for path in paths:
+        path.rate = 0.1
     model.train()
-    loss = model(_input(model)).logsumexp(dim=1).mean()
+    loss = model(x).logsumexp(dim=1).mean()
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
@@ -108,10 +138,15 @@ def test_config_and_tags_agree(arch):
 
 @pytest.mark.parametrize("arch", [a for a in ARCHS if meta_model(a).supports_dynamic_img_size])
 def test_dynamic_img_size_runs_any_size(arch):
+    """At a size it was not built for, a dynamic model computes what the same weights compute in a model
+    built for that size (in float64, so that only a real difference shows)."""
     small = _small_kwargs(arch)
-    model = visionzoo.create_model(arch, dynamic_img_size=True, **small).eval()
+    model = visionzoo.create_model(arch, dynamic_img_size=True, **small).eval().double()
     height, width = small.get("img_size", (224, 224))
     step = model.feature_info[-1].reduction
-    x = torch.randn(1, 3, height + step, width - step)
+    size = (height + step, width - step)
+    built = meta_model(arch, img_size=size).eval()  # its weights are the dynamic model's, adapted on load
+    built.load_state_dict(built.adapt_checkpoint(model.state_dict()), assign=True)
+    x = torch.randn(1, 3, *size, dtype=torch.float64)
     with torch.no_grad():
-        assert model(x).shape[0] == 1
+        torch.testing.assert_close(model(x), built(x), rtol=1e-9, atol=1e-12)

@@ -1,44 +1,14 @@
-"""Fixtures of the training tests: the UCI handwritten digits (shipped inside scikit-learn's wheel) as an
-image-folder dataset, and the training command run in a subprocess."""
+"""Fixtures of the training tests: the training command run in a subprocess (the digits data set is a
+fixture of tests/conftest.py)."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-DIGITS_SIZE = 32  # the 8x8 digits upsampled, so that the test models' stride-32 stems see something
-
-
-DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def write_digits(root: Path, size: int = DIGITS_SIZE,
-                 names: tuple[str, ...] | None = None) -> tuple[Path, Path]:
-    """train/ and val/ class folders ('0'..'9', or `names`) of the 1,797 digits; every fifth image (by
-    index) is val."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    folders = names or tuple(str(label) for label in range(10))
-    for split in ("train", "val"):
-        for folder in folders:
-            (root / split / folder).mkdir(parents=True, exist_ok=True)
-    for index, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        split = "val" if index % 5 == 0 else "train"
-        pixels = np.round(image * (255 / 16)).astype(np.uint8)
-        picture = Image.fromarray(pixels, mode="L").resize((size, size), Image.BILINEAR).convert("RGB")
-        picture.save(root / split / folders[label] / f"{index:04d}.png")
-    return root / "train", root / "val"
-
-
-@pytest.fixture(scope="session")
-def digits(tmp_path_factory):
-    """(train folder, val folder) of the digits as 32x32 RGB PNGs, in folders '0'..'9'."""
-    return write_digits(tmp_path_factory.mktemp("digits"))
+from tests.digits import DIGIT_NAMES, write_digits
 
 
 @pytest.fixture(scope="session")

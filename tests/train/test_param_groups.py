@@ -63,5 +63,5 @@ def test_layer_decay_scales():
 
 def test_layer_decay_needs_declared_levels():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
-    with pytest.raises(ValueError, match="does not declare depth_groups.*--layer-decay"):
+    with pytest.raises(ValueError, match="does not declare depth_groups.*layer_decay"):
         param_groups(model, 0.05, layer_decay=0.7)

@@ -7,22 +7,33 @@ import torch
 from safetensors.torch import load_file
 
 from visionzoo.data.mixup import BatchMixer
+from visionzoo.data.samplers import RepeatBatchSampler, SeededSamples
+from visionzoo.data.train_transforms import create_batch_transform, create_train_transform
 from visionzoo.train import TrainConfig, train
 from visionzoo.train.config import ConfigError
-from visionzoo.train.data import RepeatBatchSampler, SeededSamples
-from visionzoo.train.setup import check_augmentation, recipe_batch_and_loss, recipe_transform
-from visionzoo.train.soft_losses import BinaryCrossEntropy, SoftTargetCrossEntropy
+from visionzoo.train.losses import (
+    BinaryCrossEntropy,
+    LabelSmoothingCrossEntropy,
+    SoftTargetCrossEntropy,
+    create_loss,
+)
+
+
+def recipe_batch_and_loss(config: TrainConfig, num_classes: int):
+    """The batch transform and the loss a config makes (as the run builders make them)."""
+    batch = create_batch_transform(config.augment, config.mixing, num_classes, config.loss.smoothing)
+    return batch, create_loss(config.loss, soft_targets=config.mixing.active)
 
 
 def test_a_bad_randaugment_string_is_one_config_error():
-    check_augmentation(TrainConfig(aa="rand-m9-mstd0.5-inc1"))
-    with pytest.raises(ConfigError, match="--aa: "):
-        check_augmentation(TrainConfig(aa="rand-x9"))
+    TrainConfig(aa="rand-m9-mstd0.5-inc1")
+    with pytest.raises(ConfigError, match="aa: "):
+        TrainConfig(aa="rand-x9")
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"remode": "noise"}, "--remode"), ({"reprob": 1.5}, "reprob"),
-    ({"aug_repeats": 0.5}, "--aug-repeats"), ({"train_interpolation": "lanczos"}, "--train-interpolation"),
+    ({"remode": "noise"}, "remode"), ({"reprob": 1.5}, "reprob"),
+    ({"aug_repeats": 0.5}, "aug_repeats"), ({"train_interpolation": "lanczos"}, "train_interpolation"),
     ({"mixup": -1.0}, "mixup"),
 ])
 def test_bad_recipe_options_name_the_option(change, message):
@@ -32,8 +43,11 @@ def test_bad_recipe_options_name_the_option(change, message):
 
 def test_the_defaults_leave_the_basic_transform_batch_and_loss():
     config = TrainConfig()
-    assert recipe_transform(config) is None
-    assert recipe_batch_and_loss(config, 10) == (None, None)
+    transform = create_train_transform(32, config.augment, normalize=False)
+    steps = [type(step).__name__ for step in transform.transforms]
+    assert steps == ["ToRGB", "RandomResizedCrop", "RandomHorizontalFlip", "PILToUint8Tensor"]
+    batch, criterion = recipe_batch_and_loss(config, 10)
+    assert batch is None and isinstance(criterion, LabelSmoothingCrossEntropy)
 
 
 def test_mixing_gives_soft_targets_and_their_loss_bce_its_own():
@@ -137,8 +151,8 @@ def test_train_with_a_recipe_rescales_its_lr_and_flags_override_fields(digits, t
 
 
 def test_recipe_defaults_pick_the_model_and_a_fine_tune_its_parent_weights():
-    from visionzoo.cli.train import recipe_defaults
     from visionzoo.errors import UserError
+    from visionzoo.train.resolve import recipe_options as recipe_defaults
 
     scratch = recipe_defaults("mobilenetv4_conv_small.e2400_r224_in1k", {})
     assert scratch["model"] == "mobilenetv4_conv_small.e2400_r224_in1k" and "pretrained" not in scratch

@@ -41,8 +41,8 @@ def test_lr_scaling_rules():
 
 
 def test_resolved_lr_follows_the_global_batch():
+    from visionzoo.train.build import resolve_lr
     from visionzoo.train.config import TrainConfig
-    from visionzoo.train.setup import resolve_lr
 
     lr, note = resolve_lr(TrainConfig(opt="sgd", lr_base=0.1, lr_base_size=256), global_batch=1024)
     assert lr == pytest.approx(0.4) and "linear" in note and "1024" in note
@@ -50,4 +50,4 @@ def test_resolved_lr_follows_the_global_batch():
     assert lr == pytest.approx(1e-3) and "sqrt" in note
     assert resolve_lr(TrainConfig(opt="adamw", lr_base=2e-3, lr_base_scale="linear", lr_base_size=4096),
                       global_batch=1024)[0] == pytest.approx(5e-4)
-    assert resolve_lr(TrainConfig(lr=0.3), global_batch=1024) == (0.3, "--lr as given")
+    assert resolve_lr(TrainConfig(lr=0.3), global_batch=1024) == (0.3, "lr as given")

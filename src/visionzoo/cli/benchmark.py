@@ -133,13 +133,13 @@ def _progress(result: BenchmarkResult) -> None:
 
 def _benchmark_all(names: list[str], device: torch.device, args: argparse.Namespace) -> list[BenchmarkResult]:
     from ..benchmark import Weights, benchmark_model, write_results
-    from ..registry import default_img_size
+    from ..factory import create_model
 
     weights = Weights(pretrained=args.pretrained, checkpoint_path=args.checkpoint, val_data=args.val_data,
                       val_limit=args.val_limit, calibration=args.calibration)
     results: list[BenchmarkResult] = []
     for index, name in enumerate(names, 1):
-        img_size = args.img_size or default_img_size(name)
+        img_size = args.img_size or create_model(name, device="meta").default_img_size[-1]
         print(f"[{index}/{len(names)}] {name} @ {img_size} on {device}", file=sys.stderr, flush=True)
         for backend in args.backend:
             results += benchmark_model(name, img_size, args.batch_size, args.precision, device,

@@ -73,9 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..evaluation import close_distributed, init_distributed
     from ..files import check_writable
-    from ..runtime import resolve_device
+    from ..runtime import close_distributed, init_distributed, resolve_device
     from ..validation import format_row, validate, write_per_class, write_results
 
     if args.results_file and Path(args.results_file).suffix not in (".json", ".csv"):

@@ -1,5 +1,7 @@
-"""Data for evaluation: preprocessing configs and transforms, datasets (webdataset shards included, in
-`shards/`), loaders, ImageNet-1k class info.
+"""Data: preprocessing configs and transforms, datasets (webdataset shards included, in `shards/`), loaders,
+ImageNet-1k class info, and the training input (`train_options`: the augmentation and mixing options;
+`train_transforms`: the one training transform and the batch transform; `samplers`: the sample order of an
+epoch and per-sample seeds).
 
     from visionzoo.data import resolve_data_config, create_transform
     config = resolve_data_config(model)                  # the preprocessing the model's weights expect

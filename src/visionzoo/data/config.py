@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import OptionError, UserError
-from ..models.base import DEFAULT_IMG_SIZE, size_pair
-from .imagenet import IMAGENET_MEAN, IMAGENET_STD
+from ..image_inputs import DEFAULT_IMG_SIZE, IMAGENET_MEAN, IMAGENET_STD, size_pair
 
 if TYPE_CHECKING:
     from ..models.base import ClassifierModel

@@ -244,7 +244,8 @@ def create_dataset(path: str | os.PathLike, num_classes: int = NUM_CLASSES,
             return arrow_dataset(text, classes, transform)
         if labels_file is None:
             return _non_empty(labelled_files(path.parent, path, classes, transform), path)
-        raise DataError(f"data path {path} is a file; pass the folder of images with --labels {labels_file}")
+        raise DataError(f"data path {path} is a file; give the folder of its images, with the labels file "
+                        f"{labels_file}")
     if labels_file is not None:
         return _non_empty(labelled_files(path, labels_file, classes, transform), path)
     if find_arrow_files(path):

@@ -23,6 +23,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from ..pretrained_cfg import IMAGENET
 from .imagenet import NUM_CLASSES, imagenet_synset_to_index
 from .label_spaces import IMAGENET_1K
 
@@ -60,7 +61,6 @@ class EvalSet:
     folder_name: str | None = None  # the folder its archive unpacks to, where that tells variants apart
 
 
-IMAGENET = "imagenet"
 EVAL_SETS = {s.name: s for s in (
     EvalSet(IMAGENET, "ImageNet-1k val", ANY_LAYOUT, SINGLE,
             "https://image-net.org/challenges/LSVRC/2012/ (registration), or the Hugging Face dataset "

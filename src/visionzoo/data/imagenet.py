@@ -1,8 +1,8 @@
-"""ImageNet-1k constants: normalisation statistics and the 1000 classes (WordNet synsets and names).
+"""ImageNet-1k constants: the 1000 classes (WordNet synsets and names), and the normalisation statistics.
 
 The classes ship as data (`imagenet1k_classes.tsv`: one `synset<TAB>names` line per class, in the index
-order every ImageNet-1k classifier uses, i.e. sorted synset ids). The mean/std are the ImageNet training
-set's RGB statistics on a 0-1 scale, as used by most torchvision-style weights.
+order every ImageNet-1k classifier uses, i.e. sorted synset ids). The mean/std live in
+`visionzoo.image_inputs`, where the tag records read them too.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ import re
 from functools import cache
 from importlib import resources
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# The input normalisations published weights were trained with, by the name the tag data uses:
-# ImageNet statistics; Inception-style (-1..1); none (0..1 kept as it is).
-NORMALIZATIONS = {
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
-    "inception": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
-}
+from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "NUM_CLASSES", "imagenet_class_names", "imagenet_synset_to_index",
+           "imagenet_synsets", "is_synset"]
+
 NUM_CLASSES = 1000
 
 _SYNSET = re.compile(r"n\d{8}")

@@ -1,5 +1,5 @@
-"""Mixup and CutMix on a batch, as the recipes set them: `mixup`, `cutmix`, `mixup_prob`, `mixup_switch_prob`,
-`smoothing`, `mixup_off_epoch`.
+"""Mixup and CutMix on a batch, as the recipes set them (`MixupOptions`: `mixup`, `cutmix`, `mixup_prob`,
+`mixup_switch_prob`, `mixup_off_epoch`), with the label smoothing of the loss folded into the soft targets.
 
 Built on torchvision.transforms.v2 `MixUp` and `CutMix`, which draw lambda from Beta(alpha, alpha), mix each
 sample with its neighbour in the batch, and (CutMix) correct lambda to the pasted box's true area, as the
@@ -12,43 +12,9 @@ targets equals mixing the smoothed ones. One difference from the reference: it p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass(frozen=True)
-class MixupOptions:
-    """The recipe fields of batch mixing. Mixing is on when either alpha is above 0."""
-
-    mixup: float = 0.0            # Beta alpha of mixup
-    cutmix: float = 0.0           # Beta alpha of cutmix
-    mixup_prob: float = 1.0       # chance that a batch is mixed at all
-    mixup_switch_prob: float = 0.5  # chance of cutmix rather than mixup when both are on
-    smoothing: float = 0.0        # label smoothing folded into the soft targets
-    mixup_off_epoch: int = 0      # from this epoch on, no mixing (0: never switched off)
-
-    def __post_init__(self):
-        for name in ("mixup", "cutmix", "smoothing"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("mixup_prob", "mixup_switch_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.smoothing >= 1:
-            raise ValueError(f"smoothing must be below 1, got {self.smoothing}")
-
-    @classmethod
-    def from_options(cls, options: dict) -> MixupOptions:
-        """From a recipe's or the train command's option dict (other keys ignored, None keeps the default)."""
-        import dataclasses
-
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in options.items() if key in names and value is not None})
-
-    @property
-    def active(self) -> bool:
-        return self.mixup > 0 or self.cutmix > 0
+from .train_options import MixupOptions
 
 
 def smooth_one_hot(targets: torch.Tensor, num_classes: int, smoothing: float = 0.0) -> torch.Tensor:
@@ -61,15 +27,19 @@ def smooth_one_hot(targets: torch.Tensor, num_classes: int, smoothing: float = 0
 class BatchMixer:
     """`(images, targets) -> (images, soft_targets)` for a (B, C, H, W) float batch and (B,) class indices.
 
-    `set_epoch(epoch)` switches mixing off from `mixup_off_epoch` on; the targets are then the smoothed
-    one-hot targets. Randomness comes from torch's generator.
+    `smoothing` (the loss's label smoothing) is folded into the soft targets. `set_epoch(epoch)` switches
+    mixing off from `mixup_off_epoch` on; the targets are then the smoothed one-hot targets. Randomness comes
+    from torch's generator.
     """
 
-    def __init__(self, options: MixupOptions, num_classes: int):
+    def __init__(self, options: MixupOptions, num_classes: int, smoothing: float = 0.0):
         from torchvision.transforms import v2
 
+        if not 0 <= smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.options = options
         self.num_classes = num_classes
+        self.smoothing = smoothing
         self.enabled = options.active
         self._mixup = v2.MixUp(alpha=options.mixup, num_classes=num_classes) if options.mixup > 0 else None
         self._cutmix = (v2.CutMix(alpha=options.cutmix, num_classes=num_classes) if options.cutmix > 0
@@ -92,9 +62,9 @@ class BatchMixer:
         if self.enabled and float(torch.rand(())) < self.options.mixup_prob:
             images, targets = self._choose()(images, targets)
             mixed = True
-        if not mixed or self.options.smoothing:
-            targets = smooth_one_hot(targets, self.num_classes, self.options.smoothing)
+        if not mixed or self.smoothing:
+            targets = smooth_one_hot(targets, self.num_classes, self.smoothing)
         return images, targets
 
     def __repr__(self) -> str:
-        return f"BatchMixer({self.options}, num_classes={self.num_classes})"
+        return f"BatchMixer({self.options}, num_classes={self.num_classes}, smoothing={self.smoothing})"

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-ERASE_MODES = ("const", "rand", "pixel")
+from .train_options import ERASE_MODES
 
 
 class RandomErasing:

@@ -1,78 +1,32 @@
-"""The training transform a recipe describes: PIL image -> augmented tensor.
+"""The one training transform: PIL image -> augmented tensor, as `TrainAugmentation` says.
 
-Order (the recipes'): random-resized crop (scale, ratio, interpolation incl. 'random'), flips, then either
-RandAugment (`aa`) or colour jitter (jitter is off when RandAugment is on, as in the recipes), grayscale and
-blur with their probabilities, to tensor, normalise, random erasing. The crop, flips, jitter, grayscale and
-blur are torchvision's; RandAugment and erasing are ours (see their modules for why).
+Its defaults are the basic random-resized crop and horizontal flip. Order (the recipes'): random-resized
+crop (scale, ratio, interpolation incl. 'random'), flips, then either RandAugment (`aa`) or colour jitter
+(jitter is off when RandAugment is on, as in the recipes), grayscale and blur with their probabilities, to
+tensor, normalise, random erasing. The crop, flips, jitter, grayscale and blur are torchvision's;
+RandAugment and erasing are ours (see their modules for why).
 
 With `normalize=False` the transform stops at a uint8 tensor (for the loader's device-side normalisation,
-`visionzoo.data.normalize_batch`) and random erasing is left to `create_batch_erasing`, applied to the
-normalised batch.
+`visionzoo.data.normalize_batch`) and random erasing is left to the batch: `create_batch_transform` erases,
+then mixes (`MixupOptions`), the normalised batch on the device.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
 
-from ..models.base import size_pair
-from .auto_augment import RandAugment, parse_rand_augment
-from .random_erasing import ERASE_MODES, RandomErasing
+from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD, size_pair
+from .auto_augment import RandAugment
+from .config import DEFAULT_INTERPOLATION
+from .mixup import BatchMixer
+from .random_erasing import RandomErasing
+from .train_options import TRAIN_INTERPOLATIONS, MixupOptions, TrainAugmentation
 from .transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
-TRAIN_INTERPOLATIONS = ("random", "bilinear", "bicubic", "nearest")
-
-
-@dataclass(frozen=True)
-class TrainAugmentation:
-    """The augmentation fields of a recipe, with the option names of `visionzoo train`.
-
-    `scale` is the crop's area fraction range, `ratio` its aspect-ratio range; `color_jitter` is the
-    brightness/contrast/saturation strength (None: off); `aa` a RandAugment string (None: off).
-    """
-
-    scale: tuple[float, float] = (0.08, 1.0)
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    hflip: float = 0.5
-    vflip: float = 0.0
-    color_jitter: float | None = 0.4
-    color_jitter_prob: float | None = None
-    grayscale_prob: float = 0.0
-    gaussian_blur_prob: float = 0.0
-    aa: str | None = None
-    reprob: float = 0.0
-    remode: str = "pixel"
-    recount: int = 1
-    train_interpolation: str = "random"
-
-    def __post_init__(self):
-        object.__setattr__(self, "scale", tuple(self.scale))
-        object.__setattr__(self, "ratio", tuple(self.ratio))
-        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] <= 1:
-            raise ValueError(f"scale must be (min, max) with 0 < min <= max <= 1, got {self.scale}")
-        if len(self.ratio) != 2 or not 0 < self.ratio[0] <= self.ratio[1]:
-            raise ValueError(f"ratio must be (min, max) with 0 < min <= max, got {self.ratio}")
-        for name in ("hflip", "vflip", "grayscale_prob", "gaussian_blur_prob", "reprob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
-        if self.train_interpolation not in TRAIN_INTERPOLATIONS:
-            raise ValueError(f"train_interpolation must be one of {', '.join(TRAIN_INTERPOLATIONS)}, "
-                             f"got {self.train_interpolation!r}")
-        if self.remode not in ERASE_MODES:
-            raise ValueError(f"remode must be one of {', '.join(ERASE_MODES)}, got {self.remode!r}")
-        if self.aa:
-            parse_rand_augment(self.aa)  # one clear error now rather than in a data-loader worker
-
-    @classmethod
-    def from_options(cls, options: dict) -> TrainAugmentation:
-        """From a recipe's or the train command's option dict. Keys that are not augmentation fields are
-        ignored; None keeps the default, except where None means "off" (`aa`, `color_jitter`)."""
-        names = {field.name for field in dataclasses.fields(cls)}
-        values = {key: value for key, value in options.items() if key in names
-                  and (value is not None or key in ("aa", "color_jitter", "color_jitter_prob"))}
-        return cls(**values)
+__all__ = ["TRAIN_INTERPOLATIONS", "BatchTransform", "RandomResizedCropRandomInterpolation",
+           "TrainAugmentation", "create_batch_erasing", "create_batch_transform", "create_train_transform"]
 
 
 class RandomResizedCropRandomInterpolation:
@@ -92,37 +46,39 @@ class RandomResizedCropRandomInterpolation:
         return f"RandomResizedCropRandomInterpolation({self.crops[0].size}, scale={self.crops[0].scale})"
 
 
-def create_train_transform(img_size: tuple[int, int] | int, options: TrainAugmentation | dict | None = None,
-                           mean: tuple[float, ...] = (0.485, 0.456, 0.406),
-                           std: tuple[float, ...] = (0.229, 0.224, 0.225), normalize: bool = True):
+def create_train_transform(img_size: tuple[int, int] | int,
+                           options: TrainAugmentation | Mapping | None = None,
+                           mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
+                           normalize: bool = True, interpolation: str = DEFAULT_INTERPOLATION):
     """The training transform for `options` at `img_size` (the train crop): PIL image -> (3, H, W) tensor.
 
     Args:
-        options: a `TrainAugmentation` or a dict of its fields (e.g. a recipe's options); None: the basic
-            random-resized crop and flip.
+        options: a `TrainAugmentation`, or a mapping with its fields (e.g. a recipe's options; other keys are
+            ignored); None: the defaults, a random-resized crop and a horizontal flip.
         normalize: float output normalised with mean/std, followed by random erasing; False: uint8 output,
             no erasing (apply `create_batch_erasing(options)` to the normalised batch instead).
+        interpolation: the crop's, where `options.train_interpolation` does not say (the model's).
     """
     from torchvision import transforms
 
-    if options is None:
-        options = TrainAugmentation()
-    elif isinstance(options, dict):
-        options = TrainAugmentation.from_options(options)
+    options = TrainAugmentation.of(options)
     size = size_pair(img_size)
+    interpolation = options.train_interpolation or interpolation
     steps: list = [ToRGB()]
-    if options.train_interpolation == "random":
+    if interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))
     else:
         steps.append(transforms.RandomResizedCrop(list(size), scale=options.scale, ratio=options.ratio,
-                                                  interpolation=_interpolation_mode(options.train_interpolation)))
+                                                  interpolation=_interpolation_mode(interpolation)))
     if options.hflip > 0:
         steps.append(transforms.RandomHorizontalFlip(options.hflip))
     if options.vflip > 0:
         steps.append(transforms.RandomVerticalFlip(options.vflip))
     if options.aa:
         fill = tuple(min(255, round(255 * m)) for m in mean)
-        steps.append(RandAugment(options.aa, fill=fill, interpolation=options.train_interpolation))
+        # RandAugment's geometric ops take the crop's interpolation where they have it
+        steps.append(RandAugment(options.aa, fill=fill, interpolation=interpolation
+                                 if interpolation in TRAIN_INTERPOLATIONS else "bilinear"))
     elif options.color_jitter:
         jitter = transforms.ColorJitter(*(float(options.color_jitter),) * 3)
         steps.append(jitter if options.color_jitter_prob is None
@@ -142,10 +98,35 @@ def create_train_transform(img_size: tuple[int, int] | int, options: TrainAugmen
     return transforms.Compose(steps)
 
 
-def create_batch_erasing(options: TrainAugmentation | dict) -> RandomErasing | None:
+def create_batch_erasing(options: TrainAugmentation | Mapping) -> RandomErasing | None:
     """Random erasing for normalised images or batches as `options` set it; None when `reprob` is 0."""
-    if isinstance(options, dict):
-        options = TrainAugmentation.from_options(options)
+    options = TrainAugmentation.of(options)
     if not options.reprob:
         return None
     return RandomErasing(options.reprob, mode=options.remode, max_count=options.recount)
+
+
+class BatchTransform:
+    """Random erasing, then mixup/cutmix, of a normalised batch on the device: `(images, targets, epoch=)
+    -> (images, targets)`, the targets then class probabilities. Its randomness is the training RNG's,
+    which checkpoints save, so a resumed run draws the same."""
+
+    def __init__(self, erasing: RandomErasing | None, mixer: BatchMixer | None):
+        self.erasing, self.mixer = erasing, mixer
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, epoch: int = 0):
+        if self.erasing is not None:
+            images = self.erasing(images)
+        if self.mixer is not None:
+            self.mixer.set_epoch(epoch)
+            images, targets = self.mixer(images, targets)
+        return images, targets
+
+
+def create_batch_transform(augment: TrainAugmentation, mixing: MixupOptions, num_classes: int,
+                           smoothing: float = 0.0) -> BatchTransform | None:
+    """The erasing (`augment.reprob`) and mixing (`mixing`, with the loss's label `smoothing` folded into
+    the mixed targets) of normalised batches; None where neither is on."""
+    erasing = create_batch_erasing(augment)
+    mixer = BatchMixer(mixing, num_classes, smoothing) if mixing.active else None
+    return BatchTransform(erasing, mixer) if erasing is not None or mixer is not None else None

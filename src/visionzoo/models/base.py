@@ -3,7 +3,7 @@ activation checkpointing and pruning."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,6 +17,7 @@ __all__ = ["ClassifierModel", "FeatureInfo", "FeatureList", "ModelConfig", "Trun
            "resolve_feature_indices"]
 
 from ..errors import InputSizeError
+from ..image_inputs import DEFAULT_IMG_SIZE, size_pair
 from ..layers.pool import POOL_TYPES, check_pool_type, pooled_width
 
 if TYPE_CHECKING:
@@ -426,20 +427,28 @@ class ClassifierModel(nn.Module):
         for index in reversed(range(cut + 1, len(steps))):
             if names[index] is None:
                 raise RuntimeError(f"{type(self).__name__}: trunk step {index} is past a level but no module")
-            self._remove_module(names[index])
+        self.remove_modules(names[index] for index in reversed(range(cut + 1, len(steps))))
         if prune_norm or (pruned_end and self.feature_norm != "all"):
-            for name in self.norm_modules:
-                self._remove_module(name)
+            self.remove_modules(self.norm_modules)
         if pruned_end:
             self.num_features = self.feature_info[last].channels
         if prune_head or pruned_end:
-            for name in self.head_modules:
-                self._remove_module(name)
-            self.num_classes = 0
-            self.head_pruned = True
-            self.head_hidden_size = self.num_features
-        self.__dict__.pop("_level_end_cache", None)
+            self.remove_head()
         return take
+
+    def remove_head(self) -> None:
+        """Remove the classifier (`head_modules`): `forward` then returns the pooled features."""
+        self.remove_modules(self.head_modules)
+        self.num_classes = 0
+        self.head_pruned = True
+        self.head_hidden_size = self.num_features
+
+    def remove_modules(self, paths: Iterable[str]) -> None:
+        """Remove the submodules at `paths`, in that order (see `_remove_module`), and forget what was
+        cached about the trunk: the hook a family's own pruning (mobile's `extra_blocks`) calls."""
+        for path in paths:
+            self._remove_module(path)
+        self.__dict__.pop("_level_end_cache", None)
 
     def _remove_module(self, path: str) -> None:
         """Remove the submodule at `path`: the last entry of a container is dropped, anything else becomes an
@@ -454,13 +463,3 @@ class ClassifierModel(nn.Module):
         elif not isinstance(getattr(parent, name), nn.Identity):
             setattr(parent, name, nn.Identity())
 
-
-DEFAULT_IMG_SIZE = 224  # the classic ImageNet evaluation size, for a model built without a tag
-
-
-def size_pair(size: int | Sequence[int]) -> tuple[int, int]:
-    """(height, width) of a size given as one side or as a pair (an image, a grid, a stride)."""
-    if isinstance(size, int):
-        return size, size
-    height, width = size
-    return int(height), int(width)

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..image_inputs import size_pair
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
 from ..layers.mlp import Mlp
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, size_pair
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..image_inputs import size_pair
 from ..layers.attention import Attention, AttentionPoolLatent
 from ..layers.drop import drop_path_or_identity, drop_path_rates
 from ..layers.layer_scale import layer_scale_or_identity
@@ -20,7 +21,7 @@ from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed, resample_pos_embed
 from ..layers.pool import SAME_WIDTH_POOL_TYPES, PoolTypeError, check_pool_type, global_pool
 from ..layers.weight_init import init_trunc_normal
-from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep, size_pair
+from .base import ClassifierModel, FeatureInfo, ModelConfig, TrunkStep
 
 # the pooling types of layers/pool.py that keep the width, the class token, or attention pooling
 GLOBAL_POOLS = (*SAME_WIDTH_POOL_TYPES, "token", "map")

@@ -6,7 +6,7 @@ Layout of a run's output folder:
     checkpoint.pt           the training state: model, EMA, optimizer, scaler, counters, RNG states
     last/model.safetensors  the model after the latest checkpoint (and last/ema.safetensors with EMA)
     best/model.safetensors  the best weights by eval top-1, the model's or the EMA's, whichever scored
-    epoch-NNN/...           with --keep N > 1, the N best epochs' weights
+    epoch-NNN/...           with keep N > 1, the N best epochs' weights
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
+from ..errors import ConfigError
 from ..files import atomic_write
 
 STATE_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
-class ResumeError(UserError):
+class ResumeError(ConfigError):
     """A checkpoint that cannot be resumed from; the message names the file and the mismatch."""
 
 
@@ -75,13 +75,13 @@ def save_state(folder: str | os.PathLike, state: dict) -> None:
 
 
 def find_state(path: str | os.PathLike) -> Path:
-    """The checkpoint file of `--resume PATH`: the file itself or the run folder's `checkpoint.pt`."""
+    """The checkpoint file of a run to resume: the file itself or the run folder's `checkpoint.pt`."""
     path = Path(path)
     if path.is_dir():
         path = path / STATE_FILE
     if not path.is_file():
-        raise ResumeError(f"no training checkpoint at {path}: --resume takes a run's output folder (holding "
-                          f"{STATE_FILE}) or that file")
+        raise ResumeError(f"no training checkpoint at {path}: {{resume}} takes a run's output folder "
+                          f"(holding {STATE_FILE}) or that file")
     return path
 
 

@@ -1,261 +1,226 @@
-"""The options of a training run, resolved into one frozen dataclass that reads and writes YAML and TOML.
+"""The options of a training run: typed groups, each field with its default, check and help text, and
+{TrainConfig}, the run's config made of them.
 
-A run is data: `args.yaml` in the output folder holds every field of `TrainConfig` (plus the versions and
-the command), and `visionzoo train --config args.yaml` repeats the run. This module imports no torch, so
-the command line can read it while parsing.
+A run is data: `args.yaml` in the output folder holds every option of {TrainConfig} by its flat name (plus
+the versions and the command), and `visionzoo train --config args.yaml` repeats the run. The command line's
+flags, the fields a recipe may give and the YAML/TOML files are all made from the fields here
+(`visionzoo.options`); adding an option is adding a field to its group and using it where it acts.
+
+The groups are what the builders take: {TrainAugmentation} the train transform, {MixupOptions} the batch
+mixer, {LossOptions} the loss, {OptimOptions} the optimiser, {ScheduleOptions} the schedule, and so on.
+This module imports no torch, so the command line can read it while parsing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UserError
+from ..data.train_options import MixupOptions, TrainAugmentation
+from ..errors import ConfigError
+from ..option_files import read_option_file, toml_text, yaml_text
+from ..options import NON_NEGATIVE, POSITIVE, Options, OptionSet, Rule, at_least, one_of, option
+from ..runtime import DEVICES, LOW_PRECISIONS
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+__all__ = ["ConfigError", "EmaOptions", "InputOptions", "LossOptions", "ModelOptions", "OptimOptions",
+           "OutputOptions", "RuntimeOptions", "ScheduleOptions", "TaskOptions", "TrainConfig",
+           "read_config_file"]
 
-OPTIMIZERS = ("sgd", "momentum", "adamw", "adam", "rmsproptf", "lamb")  # plus any torch.optim class by name
 SCHEDULES = ("cosine", "step", "constant")
-AMP_CHOICES = ("bf16", "fp16")
 CLIP_MODES = ("norm", "value")
 LR_SCALE_RULES = ("linear", "sqrt")
-TRAIN_INTERPOLATIONS = ("random", "bilinear", "bicubic", "nearest")  # as data.train_transforms
-ERASE_MODES = ("const", "rand", "pixel")  # as data.random_erasing
-# The options that switch the train transform to the recipes' (visionzoo.data.train_transforms).
-AUGMENTATION_KEYS = ("aa", "vflip", "color_jitter", "color_jitter_prob", "grayscale_prob",
-                     "gaussian_blur_prob", "train_interpolation")
-
-
-class ConfigError(UserError):
-    """A training option that cannot be used; the message names the option and what to change."""
+# Keys of a run's args.yaml that record the run rather than set an option (dropped when it is read back).
+RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note",
+               "data_sha256")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Every option of a training run. Field names are the command-line flags with '_' for '-'."""
+class TaskOptions(Options):
+    """What the run trains (the model and its initial weights), on which images, and where it writes."""
 
-    # what to train, on what, and where the run goes
-    recipe: str | None = None  # a recipe name or arch.tag: its hyperparameters are the defaults (CLI)
-    model: str = ""
-    pretrained: bool = False
-    checkpoint: str | None = None  # initial weights (a model file, not a run to resume)
-    data: str = ""
-    val_data: str | None = None
-    output: str = ""
-    num_classes: int | None = None  # default: the tag's classes
-    img_size: int | None = None  # train and eval size; default the tag's
-    # the basic train transform (the recipes' augmentations plug in through the engine's train_transform)
-    scale: tuple[float, float] = (0.08, 1.0)  # random-resized crop: fraction of the image area
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)  # random-resized crop: aspect ratio range
-    hflip: float = 0.5  # horizontal flip probability
-    # the recipes' augmentation (all off by default; any set -> visionzoo.data.train_transforms)
-    aa: str | None = None  # RandAugment string, e.g. rand-m9-mstd0.5-inc1
-    vflip: float = 0.0
-    color_jitter: float | None = None  # brightness/contrast/saturation strength (inactive with --aa)
-    color_jitter_prob: float | None = None
-    grayscale_prob: float = 0.0
-    gaussian_blur_prob: float = 0.0
-    train_interpolation: str | None = None  # random | bilinear | bicubic | nearest; default the model's
-    reprob: float = 0.0  # random erasing, on the normalised batch
-    remode: str = "pixel"
-    recount: int = 1
-    # batch mixing, repeated augmentation and the soft-target losses
-    mixup: float = 0.0  # Beta alpha; 0: off
-    cutmix: float = 0.0
-    mixup_prob: float = 1.0
-    mixup_switch_prob: float = 0.5
-    mixup_off_epoch: int = 0  # 0: never switched off
-    aug_repeats: float = 0.0  # > 1: each image that many times per epoch (repeated augmentation)
-    bce_loss: bool = False
-    bce_target_thresh: float | None = None
-    bce_sum: bool = False
-    # length and batch
-    epochs: int = 10
-    batch_size: int = 64  # per process; the global batch is batch_size * processes * grad_accum
-    grad_accum: int = 1
-    # optimiser
-    opt: str = "sgd"
-    lr: float | None = None  # default: lr_base scaled to the global batch, else 0.1 (SGD-like) / 1e-3
-    lr_base: float | None = None
-    lr_base_size: int = 256
-    lr_base_scale: str | None = None  # linear | sqrt; default by optimiser (sqrt for Adam-like and LAMB)
-    momentum: float = 0.9
-    opt_eps: float | None = None
-    opt_betas: tuple[float, float] | None = None
-    weight_decay: float = 1e-4
-    layer_decay: float | None = None
-    clip_grad: float | None = None
-    clip_mode: str = "norm"
-    # schedule, in epochs; the learning rate is a pure function of the update step
-    sched: str = "cosine"
-    warmup_epochs: float = 0.0
-    warmup_lr: float = 0.0
-    min_lr: float = 0.0
-    cooldown_epochs: float = 0.0
-    decay_epochs: float = 30.0  # step schedule: multiply by decay_rate every decay_epochs
-    decay_rate: float = 0.1
-    # regularisation
-    smoothing: float = 0.1
-    drop: float | None = None
-    drop_path: float | None = None
-    ema: float | None = None  # decay of the weights' exponential moving average; None: no EMA
-    ema_warmup: bool = False  # decay = min(ema, 1 - (1 + step / ema_warmup_gamma) ** -ema_warmup_power)
-    ema_warmup_gamma: float = 1.0
-    ema_warmup_power: float = 2 / 3
-    # precision, speed, processes
-    amp: str | None = None
-    channels_last: bool = False
-    compile: bool = False
-    sync_bn: bool = False
-    device: str | None = None  # cpu | cuda; default cuda if available
-    workers: int | None = None
-    deterministic: bool = False  # torch.use_deterministic_algorithms, for bit-identical reruns
-    seed: int = 0
-    # checkpoints and logging
-    checkpoint_every: int | None = None  # also write the training checkpoint every N updates
-    keep: int = 1  # best model files kept
-    log_every: int = 50  # updates between log lines when not on a terminal
+    model: str = option("", "architecture, optionally with its pretrained tag (a bare name means its default "
+                        "tag)")
+    pretrained: bool = option(False, "start from the tag's published weights (with {num_classes}: a fresh "
+                              "head)")
+    checkpoint: str | None = option(None, "start from the weights in a local .safetensors/.pth file (not a "
+                                    "run to resume)")
+    data: str = option("", "training images: class folders, a folder with labels.csv, a HF save_to_disk "
+                       "folder, parquet, webdataset shards (a .tar pattern, list file or folder; local or "
+                       "URL)")
+    val_data: str | None = option(None, "validation images (same layouts), evaluated after every epoch")
+    output: str = option("", "run folder: args.yaml, summary.csv, curves.png, checkpoint.pt, last/, best/")
 
-    def __post_init__(self):
-        checks = [
-            (self.epochs >= 1, "epochs", "at least 1"),
-            (self.batch_size >= 1, "batch_size", "at least 1"),
-            (self.grad_accum >= 1, "grad_accum", "at least 1"),
-            (self.lr is None or self.lr > 0, "lr", "positive"),
-            (self.lr_base is None or self.lr_base > 0, "lr_base", "positive"),
-            (self.lr_base_size >= 1, "lr_base_size", "at least 1"),
-            (self.lr_base_scale in (None, *LR_SCALE_RULES), "lr_base_scale", " or ".join(LR_SCALE_RULES)),
-            (self.weight_decay >= 0, "weight_decay", "0 or more"),
-            (self.layer_decay is None or 0 < self.layer_decay <= 1, "layer_decay", "in (0, 1]"),
-            (self.clip_grad is None or self.clip_grad > 0, "clip_grad", "positive"),
-            (self.clip_mode in CLIP_MODES, "clip_mode", " or ".join(CLIP_MODES)),
-            (self.sched in SCHEDULES, "sched", " or ".join(SCHEDULES)),
-            (self.warmup_epochs >= 0 and self.cooldown_epochs >= 0, "warmup_epochs/cooldown_epochs",
-             "0 or more"),
-            (self.warmup_epochs + self.cooldown_epochs <= self.epochs, "warmup_epochs + cooldown_epochs",
-             f"at most epochs ({self.epochs})"),
-            (self.decay_epochs > 0, "decay_epochs", "positive"),
-            (0 <= self.smoothing < 1, "smoothing", "in [0, 1)"),
-            (self.ema is None or 0 < self.ema < 1, "ema", "in (0, 1)"),
-            (self.amp in (None, *AMP_CHOICES), "amp", " or ".join(AMP_CHOICES)),
-            (self.device in (None, "cpu", "cuda"), "device", "cpu or cuda"),
-            (self.workers is None or self.workers >= 0, "workers", "0 or more"),
-            (self.checkpoint_every is None or self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
-            (self.keep >= 1, "keep", "at least 1"),
-            (self.log_every >= 1, "log_every", "at least 1"),
-            (self.num_classes is None or self.num_classes >= 1, "num_classes", "at least 1"),
-            (self.img_size is None or self.img_size >= 1, "img_size", "positive"),
-            (0 < self.scale[0] <= self.scale[1] <= 1, "scale", "two fractions 0 < min <= max <= 1"),
-            (0 < self.ratio[0] <= self.ratio[1], "ratio", "two aspect ratios 0 < min <= max"),
-            (0 <= self.hflip <= 1, "hflip", "a probability in [0, 1]"),
-            (all(0 <= p <= 1 for p in (self.vflip, self.grayscale_prob, self.gaussian_blur_prob, self.reprob,
-                                        self.mixup_prob, self.mixup_switch_prob)),
-             "vflip/grayscale_prob/gaussian_blur_prob/reprob/mixup_prob/mixup_switch_prob",
-             "probabilities in [0, 1]"),
-            (self.color_jitter_prob is None or 0 <= self.color_jitter_prob <= 1, "color_jitter_prob",
-             "a probability in [0, 1]"),
-            (self.train_interpolation in (None, *TRAIN_INTERPOLATIONS), "train_interpolation",
-             " or ".join(TRAIN_INTERPOLATIONS)),
-            (self.remode in ERASE_MODES, "remode", " or ".join(ERASE_MODES)),
-            (self.recount >= 1, "recount", "at least 1"),
-            (self.mixup >= 0 and self.cutmix >= 0, "mixup/cutmix", "0 (off) or a positive Beta alpha"),
-            (self.mixup_off_epoch >= 0, "mixup_off_epoch", "0 (never) or a positive epoch"),
-            (self.aug_repeats == 0 or self.aug_repeats >= 1, "aug_repeats", "0 (off) or at least 1"),
-        ]
-        for ok, name, rule in checks:
-            if not ok:
-                raise ConfigError(f"--{name.replace('_', '-')} must be {rule}")
+    def check(self) -> None:
         if self.pretrained and self.checkpoint:
-            raise ConfigError("--pretrained and --checkpoint both give initial weights; choose one")
+            raise ConfigError("{pretrained} and {checkpoint} both give initial weights; choose one")
 
-    # ---- conversion -------------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        """Every field, as plain YAML/JSON values (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "config") -> TrainConfig:
-        """A config from `values` (missing fields take their defaults); ConfigError names an unknown key."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConfigError(f"{where}: unknown option {', '.join(map(repr, unknown))}")
-        values = dict(values)
-        for key in ("opt_betas", "scale", "ratio"):
-            if values.get(key) is not None:
-                if len(values[key]) != 2:
-                    raise ConfigError(f"{where}: {key} takes two numbers, got {values[key]!r}")
-                values[key] = tuple(float(v) for v in values[key])
-        return cls(**values)
+@dataclass(frozen=True)
+class ModelOptions(Options):
+    """How the model is built: its classes, input size and dropouts."""
 
-    def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+    num_classes: int | None = option(None, "classifier size (default: the tag's, or the checkpoint's)",
+                                     at_least(1), recipe=True)
+    img_size: int | None = option(None, "train and eval input size (default: the tag's)", POSITIVE,
+                                  recipe=True)
+    drop: float | None = option(None, "dropout before the classifier (default: the architecture's)",
+                                recipe=True)
+    drop_path: float | None = option(None, "stochastic depth rate (default: the architecture's)", recipe=True)
+
+
+@dataclass(frozen=True)
+class InputOptions(Options):
+    """How the images reach the model: batches, loading processes, repeats, the validation crop."""
+
+    batch_size: int = option(64, "images per process per micro-batch (the global batch is this x "
+                             "processes x {grad_accum})", at_least(1), recipe=True)
+    workers: int | None = option(None, "decoding processes per rank (default: the CPUs, shared by the ranks, "
+                                 "at most 8)", NON_NEGATIVE)
+    aug_repeats: float = option(0.0, "repeated augmentation: each image this many times per epoch (> 1; "
+                                "epoch length kept)",
+                                Rule("0 (off) or at least 1", lambda value: value == 0 or value >= 1),
+                                recipe=True)
+    crop_pct: float | None = option(None, "the fraction of the resized validation images the centre crop "
+                                    "keeps (default: the tag's)",
+                                    Rule("in (0, 1]", lambda value: 0 < value <= 1), recipe=True)
+
+
+@dataclass(frozen=True)
+class LossOptions(Options):
+    """The training loss: cross-entropy with label smoothing, or binary cross-entropy."""
+
+    smoothing: float = option(0.1, "label smoothing", Rule("in [0, 1)", lambda value: 0 <= value < 1),
+                              recipe=True)
+    bce_loss: bool = option(False, "binary cross-entropy on the (mixed) targets instead of cross-entropy",
+                            recipe=True)
+    bce_target_thresh: float | None = option(None, "BCE: targets above it become 1, the rest 0", recipe=True)
+    bce_sum: bool = option(False, "BCE: sum over classes before the batch mean", recipe=True)
+
+
+@dataclass(frozen=True)
+class OptimOptions(Options):
+    """The optimiser, its learning rate and what happens to the gradients before a step."""
+
+    opt: str = option("sgd", "sgd (Nesterov), momentum, adamw, adam, rmsproptf, lamb, or any torch.optim "
+                      "class by name", recipe=True)
+    lr: float | None = option(None, "peak learning rate (default: {lr_base} scaled to the global batch)",
+                              POSITIVE, recipe=True)
+    lr_base: float | None = option(None, "learning rate tuned at {lr_base_size} images per batch, scaled to "
+                                   "the global batch (default: 0.1 for SGD-like optimisers, else 1e-3)",
+                                   POSITIVE, recipe=True)
+    lr_base_size: int = option(256, "the batch {lr_base} refers to", at_least(1), recipe=True)
+    lr_base_scale: str | None = option(None, "linear or sqrt scaling of {lr_base} (default: sqrt for "
+                                       "Adam-like and LAMB, else linear)", one_of(*LR_SCALE_RULES),
+                                       recipe=True)
+    momentum: float = option(0.9, "SGD / RMSprop momentum", recipe=True)
+    opt_eps: float | None = option(None, "optimizer epsilon", recipe=True)
+    opt_betas: tuple[float, float] | None = option(None, "Adam-family betas", recipe=True)
+    weight_decay: float = option(1e-4, "weight decay (never on norms, biases, tokens and position "
+                                 "embeddings)", NON_NEGATIVE, recipe=True)
+    layer_decay: float | None = option(None, "layer-wise lr decay: each depth level below the head gets this "
+                                       "factor more", Rule("in (0, 1]", lambda value: 0 < value <= 1),
+                                       recipe=True)
+    clip_grad: float | None = option(None, "clip gradients to this norm (or value, with {clip_mode} value)",
+                                     POSITIVE, recipe=True)
+    clip_mode: str = option("norm", "clip by norm or value", one_of(*CLIP_MODES), recipe=True)
+    grad_accum: int = option(1, "micro-batches per update (gradient accumulation)", at_least(1))
+
+
+@dataclass(frozen=True)
+class ScheduleOptions(Options):
+    """The length of the run and its learning-rate schedule, in epochs; the learning rate is a pure function
+    of the update step."""
+
+    epochs: int = option(10, "training epochs", at_least(1), recipe=True)
+    sched: str = option("cosine", "learning-rate schedule", one_of(*SCHEDULES), recipe=True)
+    warmup_epochs: float = option(0.0, "warmup length", NON_NEGATIVE, recipe=True)
+    warmup_lr: float = option(0.0, "learning rate warmup starts from", recipe=True)
+    min_lr: float = option(0.0, "floor of the schedule", recipe=True)
+    cooldown_epochs: float = option(0.0, "epochs at {min_lr} after the schedule", NON_NEGATIVE, recipe=True)
+    decay_epochs: float = option(30.0, "step schedule: multiply by {decay_rate} every this many epochs",
+                                 POSITIVE, recipe=True)
+    decay_rate: float = option(0.1, "step schedule factor", recipe=True)
+
+    def check(self) -> None:
+        if self.warmup_epochs + self.cooldown_epochs > self.epochs:
+            raise ConfigError(f"{{warmup_epochs}} + {{cooldown_epochs}} must be at most {{epochs}} "
+                              f"({self.epochs})")
+
+
+@dataclass(frozen=True)
+class EmaOptions(Options):
+    """An exponential moving average of the weights, evaluated beside the model."""
+
+    ema: float | None = option(None, "keep an exponential moving average of the weights with this decay "
+                               "(e.g. 0.9998)", Rule("in (0, 1)", lambda value: 0 < value < 1), recipe=True)
+    ema_warmup: bool = option(False, "EMA decay min({ema}, 1 - (1 + step / gamma) ** -power) early on")
+    ema_warmup_gamma: float = option(1.0, "EMA warmup: gamma")
+    ema_warmup_power: float = option(2 / 3, "EMA warmup: power")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions(Options):
+    """Where and how fast the run computes; none of it changes what is computed (except `deterministic`,
+    which makes reruns bit-identical)."""
+
+    amp: str | None = option(None, "autocast dtype (fp16 uses a gradient scaler on CUDA)",
+                             one_of(*LOW_PRECISIONS), recipe=True)
+    channels_last: bool = option(False, "channels-last memory format", recipe=True)
+    compile: bool = option(False, "torch.compile the model")
+    sync_bn: bool = option(False, "synchronise batch-norm statistics across processes")
+    device: str | None = option(None, "where to train (default: cuda if available)", one_of(*DEVICES))
+    deterministic: bool = option(False, "deterministic algorithms: bit-identical reruns and resumes (on CPU)")
+    seed: int = option(0, "seed of everything random")
+
+
+@dataclass(frozen=True)
+class OutputOptions(Options):
+    """What is written to the run folder, and how often."""
+
+    checkpoint_every: int | None = option(None, "also write the training checkpoint every N updates (always "
+                                          "at each epoch end)", at_least(1))
+    keep: int = option(1, "how many best epochs' weights to keep (best/ always holds the best)", at_least(1))
+    log_every: int = option(50, "updates between log lines when not on a terminal", at_least(1))
+
+
+@dataclass(frozen=True, init=False)
+class TrainConfig(OptionSet):
+    """Every option of a training run, in typed groups.
+
+    `TrainConfig(model="efficientnet_lite0", lr=1e-3, ...)` takes the flat option names (those of the
+    command line and of args.yaml); each group is read by its field (`config.optim.lr`). `to_dict` and
+    `from_dict` give and take the flat names; `visionzoo.train.resolve_config` adds a config file and a
+    recipe underneath.
+    """
+
+    recipe: str | None = option(None, "a recipe name or arch.tag (see `visionzoo recipes`): its "
+                                "hyperparameters become the defaults; an arch.tag also sets {model} (a "
+                                "*_ft_in1k tag: its parent tag, {pretrained})")
+    task: TaskOptions = field(default_factory=TaskOptions)
+    network: ModelOptions = field(default_factory=ModelOptions)
+    augment: TrainAugmentation = field(default_factory=TrainAugmentation)
+    mixing: MixupOptions = field(default_factory=MixupOptions)
+    inputs: InputOptions = field(default_factory=InputOptions)
+    loss: LossOptions = field(default_factory=LossOptions)
+    optim: OptimOptions = field(default_factory=OptimOptions)
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    averaging: EmaOptions = field(default_factory=EmaOptions)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    outputs: OutputOptions = field(default_factory=OutputOptions)
 
     def to_yaml(self, extra: dict | None = None) -> str:
-        """YAML text of every field, then the `extra` keys (versions, command) under their own names."""
-        import yaml
-
-        document = self.to_dict()
-        if extra:
-            document.update(extra)
-        return yaml.safe_dump(document, sort_keys=False, default_flow_style=None)
+        """YAML text of every option, then the `extra` keys (versions, command) under their own names."""
+        return yaml_text({**self.to_dict(), **(extra or {})})
 
     def to_toml(self) -> str:
-        """TOML text of every field that is set (TOML has no null: unset fields are left out)."""
-        lines = []
-        for key, value in self.to_dict().items():
-            if value is not None:
-                lines.append(f"{key} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+        """TOML text of every option that is set (TOML has no null: unset options are left out)."""
+        return toml_text(self.to_dict())
 
 
 def read_config_file(path: str | Path) -> dict:
     """The options in a .yaml/.yml/.toml file, as a dict (keys not yet checked; see TrainConfig.from_dict).
 
-    Keys of an `args.yaml` that are not options (versions, command) are dropped, so a run's own record
-    can be passed back with --config.
+    Keys of an `args.yaml` that are not options (versions, command) are dropped, so that a run's own record
+    can be read back as its config.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            values = yaml.safe_load(text) or {}
-        elif path.suffix == ".toml":
-            values = tomllib.loads(text)
-        else:
-            raise ConfigError(f"config file {path} must end in .yaml, .yml or .toml")
-    except ConfigError:
-        raise
-    except Exception as error:  # a syntax error: one line naming the file
-        raise ConfigError(f"cannot read config file {path}: {str(error).splitlines()[0]}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of option: value")
-    return {k.replace("-", "_"): v for k, v in values.items() if k not in RECORD_KEYS}
-
-
-RECORD_KEYS = ("visionzoo_version", "torch_version", "command", "world_size", "global_batch", "lr_note",
-               "data_sha256")
+    return {key: value for key, value in read_option_file(path).items() if key not in RECORD_KEYS}

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 import torch
 from torch.optim import Optimizer
 
+from ..errors import ConfigError
+
 
 def _evaluate_closure(closure):
     """The loss of an optimiser's `closure` (recomputed with gradients on), or None without one."""
@@ -140,7 +142,7 @@ def _torch_optimizer(name: str) -> type[Optimizer]:
                 if isinstance(c, type) and issubclass(c, Optimizer) and c is not Optimizer}
     if name.lower() not in by_lower:
         known = ", ".join(["sgd", "momentum", "adamw", "rmsproptf", "lamb", *sorted(by_lower)])
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {known}")
+        raise ConfigError(f"unknown optimizer {name!r} ({{opt}}); choose one of {known}")
     return by_lower[name.lower()]
 
 
@@ -173,17 +175,12 @@ def create_optimizer(params: Iterable, opt: str, lr: float, weight_decay: float 
     return _torch_optimizer(name)(params, lr=lr, weight_decay=weight_decay, **extra)
 
 
-def is_known_optimizer(name: str) -> bool:
-    """True for the names `create_optimizer` accepts."""
-    if name.lower() in ("sgd", "momentum", "adamw", "adam", "rmsproptf", "lamb"):
-        return True
-    try:
+def check_optimizer(name: str) -> None:
+    """ConfigError naming the choices unless `create_optimizer` takes `name`."""
+    if name.lower() not in ("sgd", "momentum", "adamw", "adam", "rmsproptf", "lamb"):
         _torch_optimizer(name)
-    except ValueError:
-        return False
-    return True
 
 
 def default_lr(opt: str) -> float:
-    """A starting learning rate when neither --lr nor --lr-base is given (at batch 256)."""
+    """A starting learning rate when neither lr nor lr_base is given (at batch 256)."""
     return 0.1 if opt.lower() in ("sgd", "momentum") else 1e-3

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import VisionzooError
+from ..errors import ConfigError
 from ..files import write_text_atomic
 from .checkpoint import STATE_FILE
 
@@ -22,17 +22,17 @@ TIMING_FIELDS = ("images_per_sec", "seconds")
 RUN_FILES = ("args.yaml", "summary.csv", "curves.png", STATE_FILE, "last", "best")
 
 
-class OutputExistsError(VisionzooError, FileExistsError):
+class OutputExistsError(ConfigError, FileExistsError):
     """The output folder already holds a run."""
 
 
 def check_output(folder: Path, overwrite: bool) -> None:
     """Raise OutputExistsError for a file, or a folder that holds files without `overwrite`."""
     if folder.exists() and not folder.is_dir():
-        raise OutputExistsError(f"--output {folder} is a file; give a folder")
+        raise OutputExistsError(f"{{output}} {folder} is a file; give a folder")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise OutputExistsError(f"--output {folder} already holds files; pass --resume {folder} to continue "
-                                "that run, --overwrite to replace it, or another --output")
+        raise OutputExistsError(f"{{output}} {folder} already holds files; pass {{resume}} {folder} to "
+                                "continue that run, {overwrite} to replace it, or another {output}")
 
 
 def prepare_output(folder: Path, overwrite: bool) -> None:

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 from torch import nn
 
+from ..errors import ConfigError
+from ..models.base import ClassifierModel
+
 # Tensors that are not weights of a linear map: decaying them towards zero only hurts (the reference
 # recipes leave them out). 1-d tensors are norms' scales and biases; tokens and position embeddings are
 # recognised by name.
@@ -29,12 +32,12 @@ def decays(name: str, param: nn.Parameter) -> bool:
 def depth_levels(model: nn.Module) -> tuple[dict[str, int], int]:
     """Each trainable parameter's depth level (0: the input side) and the number of levels.
 
-    Raises ValueError if the model's class declares no `depth_groups`.
+    Raises ConfigError (a ValueError) if the model is not a visionzoo model declaring `depth_groups`.
     """
-    patterns = getattr(type(model), "depth_groups", None)
+    patterns = model.depth_groups if isinstance(model, ClassifierModel) else ()
     if not patterns:
-        raise ValueError(f"{type(model).__name__} does not declare depth_groups, so --layer-decay cannot "
-                         "group its parameters; train without --layer-decay")
+        raise ConfigError(f"{type(model).__name__} does not declare depth_groups, so {{layer_decay}} cannot "
+                          "group its parameters; train without {layer_decay}")
     compiled = [re.compile(p) for p in patterns]
     keys: dict[str, tuple] = {}
     for name, param in model.named_parameters():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .config import ScheduleOptions
+
 # Optimisers whose step size does not grow with the gradient's magnitude take the square-root rule
 # (the rule of the reference recipes); the rest scale linearly with the batch.
 _SQRT_SCALED = ("adam", "lamb", "ada", "nadam", "radam")
@@ -54,6 +56,17 @@ class Schedule:
     def curve(self) -> list[float]:
         """The learning rate of every step of the run."""
         return [self(step) for step in range(self.total_steps)]
+
+
+def create_schedule(options: ScheduleOptions, lr: float, updates_per_epoch: int) -> Schedule:
+    """The schedule `options` give in epochs, in update steps of a run with `updates_per_epoch`."""
+    def steps(epochs: float) -> int:
+        return round(epochs * updates_per_epoch)
+
+    return Schedule(lr=lr, total_steps=updates_per_epoch * options.epochs, sched=options.sched,
+                    warmup_steps=steps(options.warmup_epochs), warmup_lr=options.warmup_lr,
+                    min_lr=options.min_lr, cooldown_steps=steps(options.cooldown_epochs),
+                    decay_steps=max(1, steps(options.decay_epochs)), decay_rate=options.decay_rate)
 
 
 def lr_scale_rule(opt: str) -> str:

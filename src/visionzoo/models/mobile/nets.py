@@ -98,13 +98,10 @@ class MobileNet(ClassifierModel):
             return super().prune_intermediate_layers(indices, prune_norm, prune_head)
         take = resolve_feature_indices(len(self.blocks) + 1, indices)
         last = max(take)
-        for stage in reversed(range(last, len(self.blocks))):
-            self._remove_module(f"blocks.{stage}")
-        for name in self.norm_modules + self.head_modules:
-            self._remove_module(name)
+        self.remove_modules([*(f"blocks.{stage}" for stage in reversed(range(last, len(self.blocks)))),
+                             *self.norm_modules])
         self.num_features = self.conv_stem.out_channels if last == 0 else self._stage_channels(last - 1)
-        self.num_classes, self.head_pruned, self.head_hidden_size = 0, True, self.num_features
-        self.__dict__.pop("_level_end_cache", None)
+        self.remove_head()
         return take
 
     def _stage_channels(self, stage: int) -> int:

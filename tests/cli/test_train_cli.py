@@ -1,5 +1,5 @@
 """`visionzoo train` end to end on the digits: the files a run writes, loading its weights everywhere,
-and the one-line errors (existing output, resuming another run)."""
+and the one-line errors (existing output, resuming another run, option values named by their flags)."""
 
 import csv
 import json
@@ -131,3 +131,21 @@ def test_options_from_a_config_file_and_flags(digits, tmp_path):
     assert main(["train", "--config", str(output / "args.yaml"), "--epochs", "1",
                  "--output", str(again)]) == 0
     assert yaml.safe_load((again / "args.yaml").read_text())["layer_decay"] == 0.8
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--model, --data and --output must be set"),
+    (["--smoothing", "1.5"], "--smoothing must be in [0, 1)"),
+    (["--epochs", "2", "--warmup-epochs", "3"],
+     "--warmup-epochs + --cooldown-epochs must be at most --epochs (2)"),
+    (["--aa", "rand-x9"], "--aa: RandAugment 'rand-x9': unknown section"),
+    (["--pretrained", "--checkpoint", "w.safetensors"],
+     "--pretrained and --checkpoint both give initial weights"),
+    (["--opt", "adamx"], "unknown optimizer 'adamx' (--opt)"),
+])
+def test_the_library_names_fields_and_the_command_line_its_flags(tmp_path, capsys, extra, message):
+    required = ["--model", "test_vit", "--data", str(tmp_path), "--output", str(tmp_path / "run")]
+    required = required if extra else []
+    assert main(["train", *required, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
