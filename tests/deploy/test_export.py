@@ -26,7 +26,6 @@ from visionzoo.deploy.export import (
     load_exported,
     write_artifact,
 )
-from visionzoo.deploy.optimize import default_img_size
 from visionzoo.deploy.verify import compare, verification_inputs
 from visionzoo.factory import parameter_count
 
@@ -43,7 +42,7 @@ def _randomised(name: str) -> nn.Module:
     torch.manual_seed(0)
     model = visionzoo.create_model(name).eval()
     randomise_(model)
-    calibrate_batch_norms_(model, default_img_size(model))
+    calibrate_batch_norms_(model, model.default_img_size)
     return model
 
 
@@ -63,7 +62,7 @@ def _export_and_compare(model, spec: ExportSpec, path):
                                   for a in ARCHS])
 def test_exports_and_verifies_at_default_size(arch, fmt, tmp_path):
     model = _randomised(arch)
-    spec = ExportSpec(fmt, default_img_size(model))
+    spec = ExportSpec(fmt, model.default_img_size)
     verification = _export_and_compare(model, spec, tmp_path / f"model{SUFFIX[fmt]}")
     assert verification.passed, verification.lines()
     assert [c.inputs for c in verification.comparisons] == ["photos", "random x1"]

@@ -14,7 +14,6 @@ from tests.reference import calibrate_batch_norms_, randomise_
 from visionzoo.cli.main import main
 from visionzoo.deploy import quantize as quantize_module
 from visionzoo.deploy.metadata import read_metadata
-from visionzoo.deploy.optimize import default_img_size
 from visionzoo.deploy.quantize import (
     INT8_TOP1_MARGIN,
     QuantizationError,
@@ -39,7 +38,7 @@ def _randomised(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     model = visionzoo.create_model(name).eval()
     randomise_(model)
-    calibrate_batch_norms_(model, default_img_size(model))
+    calibrate_batch_norms_(model, model.default_img_size)
     return model
 
 

@@ -23,7 +23,7 @@ from ..factory import create_model
 from ..models.base import ClassifierModel, size_pair
 from .fold import fold_batch_norms, fold_layer_scales
 from .metadata import PT2_EXTRA_FILE, ExportMetadata, metadata_for, write_onnx_metadata
-from .optimize import default_img_size, fix_input_size
+from .optimize import fix_input_size, input_channels
 from .staging import StagedFile
 from .verify import Verification, compare, verification_inputs
 
@@ -249,10 +249,10 @@ def export_model(model: nn.Module, output: str | os.PathLike, format: str = "onn
     opset = DEFAULT_OPSET if opset is None else opset
     if format == "onnx":
         check_opset(opset)
-    size = default_img_size(model) if img_size is None else size_pair(img_size)
+    size = model.default_img_size if img_size is None else size_pair(img_size)
     if isinstance(model, ClassifierModel):
         model.check_img_size(size)
-    in_chans = getattr(getattr(model, "config", None), "in_chans", 3)
+    in_chans = input_channels(model)
     spec = ExportSpec(format, size, batch_size=batch_size, dynamic_batch=dynamic_batch, opset=opset,
                       in_chans=in_chans)
     model = model.eval()

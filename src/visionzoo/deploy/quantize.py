@@ -53,7 +53,6 @@ from .export import (
 )
 from .hardware import int8_dot_products
 from .metadata import PT2_EXTRA_FILE, ExportMetadata, Quantization, metadata_for, write_onnx_metadata
-from .optimize import default_img_size
 from .staging import StagedFile
 from .verify import Verification, compare, photo_batch
 
@@ -382,7 +381,7 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
     if max_drop is not None and max_drop < 0:
         raise UserError(f"max_drop is in points of top-1 and cannot be negative, got {max_drop}")
     output = check_output_path(output, format)
-    size = default_img_size(model) if img_size is None else size_pair(img_size)
+    size = model.default_img_size if img_size is None else size_pair(img_size)
     model = model.eval()
     config = resolve_data_config(model, img_size=size)
     if isinstance(calibration, torch.Tensor):
@@ -391,7 +390,7 @@ def quantize_model(model: nn.Module, output: str | os.PathLike, calibration: str
         if calibration_count < 1:
             raise UserError(f"calibration_count must be at least 1, got {calibration_count}")
         images = calibration_batch(calibration, config, calibration_count)
-    in_chans = getattr(getattr(model, "config", None), "in_chans", 3)
+    in_chans = model.in_chans
     spec = ExportSpec(format, size, batch_size=batch_size or 1, dynamic_batch=batch_size is None,
                       in_chans=in_chans)
     reduce_range = reduce_range_choice()

@@ -33,7 +33,7 @@ from ..models.base import size_pair
 from .accuracy import fit_batch
 from .export import ExportSpec, load_exported, write_artifact
 from .metadata import ExportMetadata, artifact_format, read_metadata
-from .optimize import default_img_size, optimize_for_inference
+from .optimize import optimize_for_inference
 from .quantize import compile_program, load_int8, quantize_model
 from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, Verification, compare, photo_batch, verification_inputs
 
@@ -139,7 +139,7 @@ def build_runner(backend: str, model: nn.Module, img_size: int | tuple[int, int]
     if backend in SUPPORTED and precision is None:
         precision = SUPPORTED[backend][0]
     check_backend(backend, precision or "fp32")
-    size = default_img_size(model) if img_size is None else size_pair(img_size)
+    size = model.default_img_size if img_size is None else size_pair(img_size)
     model = model.eval()
     start = time.perf_counter()
     if precision == "int8":
