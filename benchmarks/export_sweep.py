@@ -47,7 +47,7 @@ def main() -> int:
     from tests.reference import calibrate_batch_norms_, randomise_
 
     import visionzoo
-    from visionzoo.deploy.export import ExportError, ExportSpec, export_model, load_exported
+    from visionzoo.deploy.export import ExportError, ExportSpec, load_exported, write_artifact
     from visionzoo.deploy.optimize import default_img_size
     from visionzoo.deploy.verify import compare, verification_inputs
 
@@ -71,7 +71,7 @@ def main() -> int:
                 path = Path(folder) / f"{name}.{'onnx' if fmt == 'onnx' else 'pt2'}"
                 start = time.perf_counter()
                 try:
-                    export_model(model, ExportSpec(fmt, img_size), path)
+                    write_artifact(model, ExportSpec(fmt, img_size), path)
                     seconds = time.perf_counter() - start
                     verification = compare(model, load_exported(path, fmt),
                                            verification_inputs(model, img_size, fixed_batch=1))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from .deploy import optimize_for_inference
+    from .deploy import export_model, optimize_for_inference, quantize_model
     from .errors import UnknownModelError
     from .factory import create_model
     from .pretrained_cfg import PretrainedCfg
@@ -33,17 +33,21 @@ _EXPORTS = {
     "list_models": "visionzoo.registry",
     "list_pretrained": "visionzoo.registry",
     "optimize_for_inference": "visionzoo.deploy",
+    "export_model": "visionzoo.deploy",
+    "quantize_model": "visionzoo.deploy",
     "save_model_folder": "visionzoo.publish",
 }
 __all__ = [
     "PretrainedCfg",
     "UnknownModelError",
     "create_model",
+    "export_model",
     "get_pretrained_cfg",
     "is_model",
     "list_models",
     "list_pretrained",
     "optimize_for_inference",
+    "quantize_model",
     "save_model_folder",
 ]
 __version__ = "0.1.0"

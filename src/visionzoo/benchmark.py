@@ -2,12 +2,15 @@
 
 A setting is one (batch size, precision) of one model at one input size; each is measured in isolation and
 a setting that fails (e.g. out of memory) is recorded with its reason instead of stopping the run. Models
-are built with random weights: speed does not depend on the values. Every figure is a median over timed
+are built with random weights (speed does not depend on the values) unless real weights are given, as they
+must be for accuracy: with `val_data`, each row also gets its backend's top-1 on that labelled set and its
+top-1 agreement with eager, so one run gives accuracy x speed x format. Every figure is a median over timed
 runs after warm-up, with the spread (interquartile range and min/max) kept beside it.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import io
@@ -24,8 +27,11 @@ import torch
 from torch import nn
 
 from . import __version__
-from .deploy.backends import build_backend, onnxruntime_version
+from .data.config import resolve_data_config
+from .deploy.accuracy import agreement, evaluate_artifact, model_classes
 from .deploy.hardware import cpu_info
+from .deploy.runners import PRECISIONS as DEPLOY_PRECISIONS
+from .deploy.runners import Runner, build_runner, onnxruntime_version
 from .errors import UserError
 from .factory import create_model
 from .files import write_text_atomic
@@ -86,8 +92,16 @@ class BenchmarkResult:
     runs: int = 0
     # what ran (see visionzoo.deploy.backends) and where: the comparison of backends needs all of it
     backend: str = "eager"
-    setup_s: float | None = None  # optimising/compiling or onnxruntime session start-up, first run included
+    setup_s: float | None = None  # optimising/compiling/exporting/quantizing, session start, first run
+    format: str = "torch"  # torch, onnx or pt2
+    artifact_mb: float | None = None  # the exported file, or the torch model's weights
+    float_ops: str = ""  # int8: what stayed in float
+    weights: str = "random"  # random, pretrained, or the checkpoint's path
+    top1: float | None = None  # on val_data (real weights only)
+    top1_agreement: float | None = None  # % of val_data images with eager's top-1
+    val_images: int | None = None
     cpu_isa: str = ""
+    cpu_features: str = ""  # VNNI, AMX, bf16 (what int8 and bf16 speed depend on)
     native_bf16: bool | None = None
     torch_version: str = ""
     visionzoo_version: str = ""
@@ -193,10 +207,13 @@ def _input(batch_size: int, img_size: int, device: torch.device, dtype: torch.dt
 
 def measure_inference(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
                       channels_last: bool = False, compile: bool = False, warmup: int = 5,
-                      runs: int = 20) -> tuple[Timing, PeakMemory]:
-    """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype."""
+                      runs: int = 20, model: nn.Module | None = None) -> tuple[Timing, PeakMemory]:
+    """Latency of `model(x)` for one batch: the model and input are cast to the precision's dtype.
+
+    `model`: real weights to time (a copy is cast); default the architecture with random weights."""
     dtype = precision_dtype(precision)
-    model = _prepare(create_model(name, img_size=img_size).eval(), device, channels_last, compile, dtype)
+    model = copy.deepcopy(model) if model is not None else create_model(name, img_size=img_size)
+    model = _prepare(model.eval(), device, channels_last, compile, dtype)
     x = _input(batch_size, img_size, device, dtype, channels_last)
     with PeakMemory(device) as memory, torch.inference_mode():
         timing = time_runs(lambda: model(x), warmup, runs, _synchronizer(device))
@@ -205,19 +222,25 @@ def measure_inference(name: str, img_size: int, batch_size: int, precision: str,
 
 def measure_backend(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
                     channels_last: bool = False, compile: bool = False, warmup: int = 5, runs: int = 20,
-                    backend: str = "optimized") -> tuple[Timing, PeakMemory, float]:
-    """Like `measure_inference` for a deployment backend; also returns its setup seconds (not timed runs).
+                    backend: str = "optimized", model: nn.Module | None = None,
+                    calibration: str | None = None) -> tuple[Timing, PeakMemory, Runner]:
+    """Like `measure_inference` for a deployment backend (visionzoo.deploy.runners); also returns the runner
+    (its setup seconds, artifact size, float ops), built at `batch_size` and verified against eager.
 
     `channels_last` and `compile` are ignored: the backend decides both (see `optimize_for_inference`).
+    `model`: real weights (default: random); `calibration`: int8's calibration images (default: the photos).
     """
-    model = create_model(name, img_size=img_size).eval().to(device)
+    if device.type != "cpu" and backend != "eager":
+        raise UserError(f"the {backend} backend is measured on the CPU")
+    model = (model if model is not None else create_model(name, img_size=img_size)).eval().to(device)
     x = torch.randn(batch_size, 3, img_size, img_size, device=device)
     with PeakMemory(device) as memory:
         # not under inference_mode: torch.export and compile-with-freezing take ordinary tensors
-        step, setup = build_backend(backend, model, x, precision_dtype(precision))
+        runner = build_runner(backend, model, img_size, precision=precision, batch_size=batch_size,
+                              calibration=calibration)
         with torch.no_grad():
-            timing = time_runs(step, warmup, runs, _synchronizer(device))
-    return timing, memory, setup
+            timing = time_runs(lambda: runner.run(x), warmup, runs, _synchronizer(device))
+    return timing, memory, runner
 
 
 def measure_train_step(name: str, img_size: int, batch_size: int, precision: str, device: torch.device,
@@ -256,18 +279,65 @@ def _error_text(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+@dataclass(frozen=True)
+class Weights:
+    """Real weights for a benchmark (needed for accuracy), and the labelled set to measure it on."""
+
+    pretrained: bool = False
+    checkpoint_path: str | None = None
+    val_data: str | None = None
+    val_limit: int | None = None
+    calibration: str | None = None  # int8's calibration images
+
+    @property
+    def label(self) -> str:
+        return "pretrained" if self.pretrained else (self.checkpoint_path or "random")
+
+
+class _Accuracy:
+    """The eager model and its predictions on val_data, made once per model; each backend is compared."""
+
+    def __init__(self, name: str, img_size: int, weights: Weights):
+        self.weights = weights
+        with torch.device("meta"):
+            fixed = img_size if create_model(name).fixed_input_size else None
+        self.model = create_model(name, pretrained=weights.pretrained,
+                                  checkpoint_path=weights.checkpoint_path, img_size=fixed).eval()
+        self.config = resolve_data_config(self.model, img_size=img_size)
+        self.eager = None
+        if weights.val_data is not None:
+            self.eager = self.evaluate(self.model)
+
+    def evaluate(self, run) -> tuple:
+        return evaluate_artifact(run, self.weights.val_data, self.config, model_classes(self.model),
+                                 limit=self.weights.val_limit)
+
+    def fields(self, runner: Runner | None) -> dict:
+        """top1, top1_agreement, val_images of `runner` (None: eager)."""
+        if self.eager is None:
+            return {}
+        result, top1 = self.eager if runner is None else self.evaluate(runner)
+        return dict(top1=round(result.top1, 4), top1_agreement=round(agreement(self.eager[1], top1), 4),
+                    val_images=result.count)
+
+
 def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precisions: Iterable[str],
                     device: torch.device, channels_last: bool = False, compile: bool = False,
                     train: bool = False, warmup: int = 5, runs: int = 20,
                     on_result: Callable[[BenchmarkResult], None] | None = None,
-                    backend: str = "eager") -> list[BenchmarkResult]:
+                    backend: str = "eager", weights: Weights | None = None) -> list[BenchmarkResult]:
     """Measure `name` at every (batch size, precision); a failing setting is recorded as failed, not raised.
 
-    `backend`: 'eager', or one of visionzoo.deploy.backends.BACKENDS (inference only; no training step).
+    `backend`: 'eager', or one of visionzoo.deploy.runners.BACKENDS (inference only; no training step);
+    precision 'int8' runs in the backends that take it (onnxruntime, int8, compile, pt2).
+    `weights`: real weights, and with `val_data` each row's top-1 and agreement with eager.
     """
+    weights = weights or Weights()
+    if weights.val_data is not None and weights.label == "random":
+        raise UserError("accuracy needs real weights: pretrained=True or a checkpoint_path with val_data")
     common = dict(model=name, img_size=img_size, device=str(device), device_name=device_name(device),
                   channels_last=channels_last, compiled=compile, threads=torch.get_num_threads(),
-                  backend=backend, **_environment())
+                  backend=backend, weights=weights.label, **_environment())
     try:
         params_m = _parameter_count_at(name, img_size) / 1e6
         gmacs = model_macs(name, img_size) / 1e9
@@ -276,6 +346,9 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
         build_error = _error_text(error)
     else:
         build_error = ""
+    accuracy = None
+    if not build_error and weights.label != "random":
+        accuracy = _Accuracy(name, img_size, weights)  # a user error (data, weights) stops the run
     results = []
     for precision in precisions:
         for batch_size in batch_sizes:
@@ -284,7 +357,7 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
             if build_error:
                 result = BenchmarkResult(status="failed", error=build_error, **fields)
             else:
-                result = _measure_setting(fields, device, train)
+                result = _measure_setting(fields, device, train, accuracy)
             results.append(result)
             if on_result is not None:
                 on_result(result)
@@ -294,7 +367,8 @@ def benchmark_model(name: str, img_size: int, batch_sizes: Iterable[int], precis
 def _environment() -> dict:
     """The CPU's ISA level and native bf16, and the versions of what ran."""
     cpu = cpu_info()
-    return dict(cpu_isa=cpu.isa, native_bf16=cpu.native_bf16, torch_version=torch.__version__,
+    return dict(cpu_isa=cpu.isa, cpu_features=cpu.features, native_bf16=cpu.native_bf16,
+                torch_version=torch.__version__,
                 visionzoo_version=__version__, onnxruntime_version=onnxruntime_version())
 
 
@@ -304,15 +378,27 @@ def _parameter_count_at(name: str, img_size: int) -> int:
         return sum(p.numel() for p in create_model(name, img_size=img_size).parameters())
 
 
-def _measure_setting(fields: dict, device: torch.device, train: bool) -> BenchmarkResult:
+def _measure_setting(fields: dict, device: torch.device, train: bool,
+                     accuracy: _Accuracy | None = None) -> BenchmarkResult:
     args = (fields["model"], fields["img_size"], fields["batch_size"], fields["precision"], device,
             fields["channels_last"], fields["compiled"], fields["warmup"], fields["runs"])
     batch_size = fields["batch_size"]
     try:
-        if fields["backend"] == "eager":
-            timing, memory = measure_inference(*args)
+        if fields["backend"] == "eager" and fields["precision"] != "int8":
+            real = {"model": accuracy.model} if accuracy is not None else {}  # else random weights
+            timing, memory = measure_inference(*args, **real)
+            if accuracy is not None:
+                fields.update(accuracy.fields(None))
         else:
-            timing, memory, fields["setup_s"] = measure_backend(*args, backend=fields["backend"])
+            model = accuracy.model if accuracy is not None else None
+            calibration = accuracy.weights.calibration if accuracy is not None else None
+            timing, memory, runner = measure_backend(*args, backend=fields["backend"], model=model,
+                                                     calibration=calibration)
+            size = None if runner.artifact_bytes is None else runner.artifact_bytes / 2**20
+            fields.update(setup_s=runner.setup_s, format=runner.format, artifact_mb=size,
+                          float_ops="; ".join(runner.float_ops))
+            if accuracy is not None:
+                fields.update(accuracy.fields(runner))
         fields.update(infer_img_per_s=batch_size / timing.median, infer_ms=1e3 * timing.median,
                       infer_ms_p25=1e3 * timing.p25, infer_ms_p75=1e3 * timing.p75,
                       infer_ms_min=1e3 * timing.min, infer_ms_max=1e3 * timing.max,
@@ -330,6 +416,7 @@ def _measure_setting(fields: dict, device: torch.device, train: bool) -> Benchma
 
 
 RESULT_FIELDS = [f.name for f in dataclasses.fields(BenchmarkResult)]
+BENCHMARK_PRECISIONS = tuple(dict.fromkeys((*DEPLOY_PRECISIONS, "fp16")))
 
 
 def write_results(path: str | Path, results: list[BenchmarkResult]) -> None:

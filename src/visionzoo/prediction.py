@@ -3,13 +3,13 @@ its weights name them (a model folder's label names, or the tag's label space)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .data.config import resolve_data_config
+from .data.config import DataConfig, resolve_data_config
 from .data.label_spaces import model_label_names
 from .data.transforms import create_transform, to_rgb
 from .errors import UserError
@@ -54,14 +54,23 @@ def predict(model: nn.Module, paths: Sequence[str], topk: int = 5, device: torch
 
     Raises UserError for an unreadable image, a `topk` below 1, or a model without a classifier.
     """
-    if topk < 1:
-        raise UserError(f"topk must be at least 1, got {topk}")
     if model.num_classes < 1:
         raise UserError("the model has no classifier (num_classes 0): it makes features, not predictions")
+    return predict_with(model, resolve_data_config(model), class_names(model), paths, topk, device,
+                        batch_size)
+
+
+@torch.inference_mode()
+def predict_with(model: Callable[[torch.Tensor], torch.Tensor], config: DataConfig, names: Sequence[str],
+                 paths: Sequence[str], topk: int = 5, device: torch.device | None = None,
+                 batch_size: int = 32) -> list[dict]:
+    """`predict` for any callable from a preprocessed batch to logits (an exported model's runner), with
+    its preprocessing `config` and class `names`."""
+    if topk < 1:
+        raise UserError(f"topk must be at least 1, got {topk}")
     device = device or torch.device("cpu")
-    transform = create_transform(resolve_data_config(model))
-    names = class_names(model)
-    k = min(topk, model.num_classes)
+    transform = create_transform(config)
+    k = min(topk, len(names))
     predictions = []
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]

@@ -38,6 +38,9 @@ from .data.label_spaces import get_label_space, model_label_ids, model_label_nam
 from .data.labels import ModelClasses
 from .data.loader import create_loader, default_workers, subset_indices
 from .data.transforms import create_transform
+from .deploy.accuracy import PredictionRecorder, agreement
+from .deploy.metadata import is_artifact
+from .deploy.runners import build_runner, check_backend, load_runner
 from .errors import DataError, InputSizeError, UserError
 from .evaluation import ClassCount, EvalResult, LabelRule, evaluate
 from .factory import create_model, model_blueprint
@@ -74,6 +77,8 @@ class ValidationRow:
     param_count: float | None = None  # parameters of the evaluated model, millions
     # the ECE's bin table: {lower, upper, count, accuracy (%), confidence (%)} per bin (JSON only)
     calibration: tuple[dict, ...] = ()
+    backend: str = "eager"  # visionzoo.deploy.runners.BACKENDS, or the exported file's
+    top1_agreement: float | None = None  # % of images with eager's top-1 (non-eager backends)
 
     def to_dict(self) -> dict:
         """The row as JSON types (the calibration table a list)."""
@@ -243,6 +248,15 @@ def _row(run: _RunFacts, size: int, config: DataConfig, result: EvalResult,
         param_count=run.param_count, calibration=_calibration_table(result))
 
 
+def _on_unreadable(dataset, strict: bool) -> Callable[[int, str], None]:
+    """What evaluation does with an unreadable image: with `strict`, stop naming it; else skip (counted)."""
+    def fail_strict(index: int, error: str) -> None:
+        if strict:
+            raise DataError(f"unreadable image {dataset.name(index)}: {error} "
+                            "(without {strict=True} it is skipped)")
+    return fail_strict
+
+
 def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
              checkpoint_path: str | os.PathLike | None = None, img_sizes: Sequence[int] | None = None,
              crop_pct: float | None = None, use_test_size: bool = False,
@@ -251,10 +265,13 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
              limit: int | None = None, strict: bool = False, progress: bool = False,
              distributed: DistributedContext | None = None,
              on_row: Callable[[ValidationRow], None] | None = None, eval_set: str | None = None,
-             class_subset: bool = True, per_class: bool = False) -> ValidationResult:
+             class_subset: bool = True, per_class: bool = False, backend: str = "eager",
+             calibration: str | os.PathLike | None = None, calibration_count: int = 200) -> ValidationResult:
     """Evaluate `model` ('arch', 'arch.tag' or a model folder) on the labelled images at `data`, once per
     input size. The data's labels are matched by name to the model's classes (its folder's label names, or
     its tag's label space: ImageNet synsets), or taken as class indices.
+
+    `model` may also be an exported file (.onnx, .pt2): its preprocessing and classes are read from it.
 
     Args:
         eval_set: the named set `data` is (`visionzoo.data.eval_sets.EVAL_SETS`): its layout is checked, its
@@ -275,13 +292,25 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         limit: evaluate this many images, spread over the data. strict: stop at the first unreadable image.
         progress: a bar (terminal) or log lines on stderr. on_row: called with each size's row when done.
         distributed: this process's place in a torchrun launch (from `runtime.init_distributed`).
+        backend: one of visionzoo.deploy.runners.BACKENDS: the model deployed that way is evaluated next to
+            eager on the same images (two rows per size: eager's, then the backend's with its top-1
+            agreement). calibration / calibration_count: the int8 backend's calibration images.
 
     Raises:
         UserError (DataError, InputSizeError, ...): bad data, a size the model cannot take, unreadable data.
         UnknownModelError, CheckpointError: the model or its weights.
     """
+    if is_artifact(model):
+        if pretrained or checkpoint_path is not None:
+            raise UserError(f"{model} is an exported file with its weights inside: "
+                            "drop {pretrained=True} / {checkpoint_path}")
+        return _validate_artifact(model, data, labels_file, batch_size, workers or 0, limit, strict, on_row)
     if pretrained == (checkpoint_path is not None):
         raise UserError("give the weights to validate: {pretrained=True} or {checkpoint_path}, not both")
+    check_backend(backend, "int8" if backend == "int8" else "fp32")
+    if backend == "int8" and calibration is None:
+        raise UserError("the int8 backend calibrates on images: give {calibration} (a folder of images apart "
+                        "from the evaluated ones)")
     if crop_pct is not None and not 0 < crop_pct <= 4:
         raise UserError(f"{{crop_pct}} must be in (0, 4], got {crop_pct}")
     if workers is not None and workers < 0:
@@ -290,7 +319,11 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
         raise UserError(f"{{amp}} must be one of {', '.join(LOW_PRECISIONS)}, got {amp!r}")
     record = get_eval_set(eval_set) if eval_set is not None else None
     context = distributed or DistributedContext()
+    if backend != "eager" and context.world_size > 1:
+        raise UserError(f"the {backend} backend is validated in one process (not under torchrun)")
     target = resolve_device(device, context.local_rank)
+    if backend != "eager" and target.type != "cpu":
+        raise UserError(f"the {backend} backend runs on the CPU: give {{device}} cpu")
     weights = "pretrained" if pretrained else str(checkpoint_path)
 
     # the model's classes, cfg and size rules (its folder's or checkpoint's), without reading weights
@@ -322,11 +355,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
     indices = subset_indices(len(dataset), limit)
     workers = default_workers(context.local_world_size) if workers is None else workers
 
-    def fail_strict(index: int, error: str) -> None:
-        if strict:
-            raise DataError(f"unreadable image {dataset.name(index)}: {error} "
-                            "(without {strict=True} it is skipped)")
-
+    fail_strict = _on_unreadable(dataset, strict)
     rows, bad_images, class_counts = [], {}, []
     run = None
     built_size, net = None, None
@@ -349,8 +378,9 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
                                pin_memory=target.type == "cuda")
         label = f"{model} @ {size}" + (f" (rank 0 of {context.world_size})" if context.world_size > 1 else "")
         bar = Progress(loader.batch_sampler.num_samples(), label, enabled=progress and context.is_main)
+        eager = PredictionRecorder(net) if backend != "eager" else net
         try:
-            result = evaluate(net, loader, config, target, amp=amp, channels_last=channels_last,
+            result = evaluate(eager, loader, config, target, amp=amp, channels_last=channels_last,
                               on_batch=bar.update, on_failure=fail_strict, rule=rule)
         finally:
             bar.close()
@@ -364,11 +394,20 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
             run = _RunFacts(model, tag, weights, eval_set,
                             len(rule.class_subset) if rule.class_subset is not None else None,
                             eval_data.skipped, round(sum(p.numel() for p in net.parameters()) / 1e6, 2))
-        row = _row(run, size, config, result, reported)
-        rows.append(row)
+        size_rows = [_row(run, size, config, result, reported)]
         class_counts.append((size, result.per_class))
-        if on_row is not None and context.is_main:
-            on_row(row)
+        if backend != "eager":
+            runner = build_runner(backend, net, size, calibration=calibration,
+                                  calibration_count=calibration_count)
+            deployed = PredictionRecorder(runner)
+            deployed_result = evaluate(deployed, loader, config, target, rule=rule)
+            agree = agreement(eager.predictions(), deployed.predictions())
+            size_rows.append(dataclasses.replace(_row(run, size, config, deployed_result, reported),
+                                                 backend=runner.backend, top1_agreement=_round(agree, 4)))
+        for row in size_rows:
+            rows.append(row)
+            if on_row is not None and context.is_main:
+                on_row(row)
     return ValidationResult(model, weights, os.fspath(data), tuple(rows),
                             tuple(bad_images[i] for i in sorted(bad_images)), eval_set, tuple(class_counts),
                             _class_names(net))
@@ -387,9 +426,36 @@ def _class_names(net: nn.Module) -> tuple[tuple[str, str], ...] | None:
     return tuple(zip(synsets, names, strict=True))
 
 
+def _validate_artifact(path: str | os.PathLike, data: str | os.PathLike, labels_file, batch_size: int,
+                       workers: int, limit: int | None, strict: bool,
+                       on_row: Callable[[ValidationRow], None] | None) -> ValidationResult:
+    """An exported file on the labelled set, preprocessed as its metadata says: one row."""
+    runner, metadata = load_runner(path)
+    config = metadata.data_config()
+    classes = ModelClasses(metadata.num_classes, metadata.label_ids) if metadata.label_ids is not None \
+        else ModelClasses.default(metadata.num_classes)
+    dataset = load_eval_data(None, data, classes, labels_file).dataset
+    loader = create_loader(dataset.with_transform(create_transform(config, normalize=False)), batch_size,
+                           workers, subset_indices(len(dataset), limit))
+
+    fail_strict = _on_unreadable(dataset, strict)
+    result = evaluate(runner, loader, config, torch.device("cpu"), on_failure=fail_strict)
+    bad_images = tuple({"image": dataset.name(i), "error": e} for i, e in sorted(result.failures))
+    if result.count == 0:
+        raise DataError(f"no image in {data} could be read ({len(result.failures)} unreadable)")
+    facts = _RunFacts(os.fspath(path), None, metadata.source, None, None, 0, None)
+    row = dataclasses.replace(_row(facts, metadata.img_size[0], config, result, {}), model=os.fspath(path),
+                              backend=runner.backend)
+    if on_row is not None:
+        on_row(row)
+    return ValidationResult(os.fspath(path), metadata.source, os.fspath(data), (row,), bad_images)
+
+
 def format_row(row: ValidationRow) -> str:
     """One line: the size, its preprocessing, top-1/top-5/NLL/ECE, and the published figures where known."""
     name = f"{row.model}.{row.tag}" if row.tag else row.model
+    if row.backend != "eager":
+        name += f" [{row.backend}]"
     where = f" on {row.eval_set}" if row.eval_set else ""
     where += f" ({row.scored_classes} classes)" if row.scored_classes else ""
     line = (f"{name}{where} @ {row.img_size} (crop_pct {row.crop_pct}, {row.interpolation}): "
@@ -399,6 +465,8 @@ def format_row(row: ValidationRow) -> str:
         line += f", {row.skipped} without a label skipped"
     if row.bad_images:
         line += f", {row.bad_images} unreadable skipped"
+    if row.top1_agreement is not None:
+        line += f"; top-1 agreement with eager {row.top1_agreement:.2f}%"
     if row.reported_top1 is not None:
         line += (f"; reported top1 {row.reported_top1:.3f} ({row.top1_diff:+.3f}) "
                  f"top5 {row.reported_top5:.3f} ({row.top5_diff:+.3f})")

@@ -77,10 +77,9 @@ def test_user_errors_are_one_line_with_the_fix(capsys, monkeypatch, tmp_path):
 def test_backends_are_verified_timed_and_recorded_with_the_cpu(tmp_path, capsys):
     import json
 
-    from visionzoo.cli.benchmark import BACKENDS
-    from visionzoo.deploy.backends import BACKENDS as DEPLOY_BACKENDS
+    from visionzoo.cli import benchmark as benchmark_cli
 
-    assert BACKENDS == DEPLOY_BACKENDS
+    assert not hasattr(benchmark_cli, "BACKENDS")  # one list, in the library
     out_file = tmp_path / "bench.json"
     code = main(["benchmark", "--model", "test_byobnet", "--batch-size", "2", "--img-size", "64",
                  "--backend", "eager", "optimized", "onnxruntime", "--results-file", str(out_file)] + FAST)
@@ -90,5 +89,46 @@ def test_backends_are_verified_timed_and_recorded_with_the_cpu(tmp_path, capsys)
     assert [r["backend"] for r in rows] == ["eager", "optimized", "onnxruntime"]
     assert rows[0]["setup_s"] is None and all(r["setup_s"] > 0 for r in rows[1:])
     assert all(r["cpu_isa"] and r["native_bf16"] in (True, False) and r["torch_version"] for r in rows)
-    assert rows[2]["onnxruntime_version"]
+    assert rows[2]["onnxruntime_version"] and rows[2]["format"] == "onnx" and rows[2]["artifact_mb"] > 0
+    assert all(r["cpu_features"] for r in rows)
     assert "native bf16" in out and "1 threads" in out
+
+
+def test_val_data_gives_each_row_its_top1_and_agreement_with_eager(tmp_path, capsys):
+    import json
+    import os
+    import shutil
+
+    from safetensors.torch import save_file
+
+    import visionzoo
+    from tests.cli.test_real_photos import PHOTOS, VALIDATION_SET
+
+    for i, (photo, synset) in enumerate(VALIDATION_SET):
+        (tmp_path / "val" / synset).mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(PHOTOS, photo), tmp_path / "val" / synset / f"{i}_{photo}")
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "byob.safetensors"
+    save_file(visionzoo.create_model("test_byobnet").state_dict(), checkpoint)
+    out_file = tmp_path / "bench.json"
+    base = ["benchmark", "--model", "test_byobnet", "--img-size", "64", "--batch-size", "2", *FAST,
+            "--checkpoint", str(checkpoint), "--val-data", str(tmp_path / "val")]
+    assert main([*base, "--backend", "eager", "onnxruntime", "int8", "--precision", "fp32", "int8",
+                 "--calibration", PHOTOS, "--results-file", str(out_file)]) == 1  # eager and onnx fp32
+    rows = {(r["backend"], r["precision"]): r for r in json.loads(out_file.read_text())["results"]}
+    eager, onnx, int8 = rows["eager", "fp32"], rows["onnxruntime", "fp32"], rows["int8", "int8"]
+    assert rows["eager", "int8"]["status"] == "failed"  # eager runs fp32/bf16: said in the row
+    assert "the eager backend runs fp32, bf16, not int8" in rows["eager", "int8"]["error"]
+    assert rows["int8", "fp32"]["status"] == "failed"  # the int8 backend is int8 only: not mislabelled
+    assert eager["top1_agreement"] == 100.0 and eager["val_images"] == 7
+    assert eager["weights"] == str(checkpoint)
+    assert onnx["top1"] == eager["top1"] and onnx["top1_agreement"] == 100.0 and onnx["format"] == "onnx"
+    assert int8["format"] == "onnx" and int8["top1"] is not None and 0 <= int8["top1_agreement"] <= 100
+    assert int8["artifact_mb"] < onnx["artifact_mb"] and "first conv" in int8["float_ops"]
+    assert "top-1" in capsys.readouterr().out
+    for extra, message in ((["--backend", "int8", "--precision", "int8"], "needs --calibration"),
+                           (["--backend", "tensorrt"], "--backend tensorrt: choose from eager")):
+        assert main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["benchmark", "--model", "test_byobnet", "--val-data", str(tmp_path / "val")]) == 2
+    assert "needs real weights: add --pretrained or --checkpoint" in capsys.readouterr().err

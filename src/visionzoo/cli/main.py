@@ -20,6 +20,7 @@ COMMANDS = {
     "predict": "The top-K classes a model sees in images.",
     "benchmark": "Measure speed, latency, memory and GMACs of models, per batch size and precision.",
     "export": "Export a model to ONNX, torch.export (pt2) or AOTInductor, verified against the eager model.",
+    "quantize": "Quantize a model to int8 (ONNX or pt2), calibrated, verified, with its top-1 drop measured.",
     "publish": "Write a run's or a model's folder (config.json, weights, model card); optionally push it.",
     "shard": "Write a labelled image set as webdataset shards (tar) plus their index.",
     "train": "Train or fine-tune a model on labelled images; one process or torchrun, resumable exactly.",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UserError
+
 # The library's messages name arguments and options as `{name}` (`visionzoo.errors`); the command line shows
 # the flag instead: the name with dashes, except for these Python arguments, whose flags are shorter.
 ARGUMENT_FLAGS = {
@@ -67,9 +69,16 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
     weights.add_argument("--checkpoint", metavar="PATH", help="weights from a local .safetensors/.pth file")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] [--device cpu|cuda[:N]]."""
-    parser.add_argument("--model", required=True, metavar="NAME[.TAG]|FOLDER", help=MODEL_HELP)
+EXPORTED_SUFFIXES = (".onnx", ".pt2")  # visionzoo.deploy.metadata.ARTIFACT_SUFFIXES, without importing torch
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, exported_files: bool = False) -> None:
+    """--model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] [--device cpu|cuda[:N]].
+
+    `exported_files`: --model may also name an exported .onnx/.pt2 file (see `check_exported_file`)."""
+    extra = "; or an exported model.onnx / model.pt2 (its preprocessing and classes inside)"
+    parser.add_argument("--model", required=True, metavar="NAME[.TAG]|FOLDER",
+                        help=MODEL_HELP + (extra if exported_files else ""))
     add_weights_arguments(parser)
     add_device_argument(parser)
 
@@ -86,6 +95,16 @@ def use_pretrained(model: str, pretrained: bool, checkpoint: str | None) -> bool
         return True
     raise UserError(f"give the weights of {model}: --pretrained (its tag's published weights) or "
                     "--checkpoint PATH, or name a model folder (which holds its weights)")
+
+
+def check_exported_file(args: argparse.Namespace) -> bool:
+    """True if --model names an exported .onnx/.pt2 file (its weights inside: --pretrained/--checkpoint
+    refused)."""
+    exported = args.model.lower().endswith(EXPORTED_SUFFIXES)
+    if exported and (args.pretrained or args.checkpoint):
+        raise UserError(f"--model {args.model} is an exported file with its weights inside: drop "
+                        "--pretrained/--checkpoint")
+    return exported
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

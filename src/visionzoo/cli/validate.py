@@ -3,6 +3,8 @@
     visionzoo validate --model NAME[.TAG]|FOLDER [--pretrained | --checkpoint PATH] --data PATH \
         [--img-size N ...]
     visionzoo validate ... --eval-set imagenet-a --data imagenet-a/   # the set's layout and label rule
+    visionzoo validate --model NAME[.TAG] --pretrained --data PATH --backend int8 --calibration DIR
+    visionzoo validate --model model.onnx --data PATH      # an exported file, preprocessed as it records
     torchrun --nproc-per-node 4 -m visionzoo validate ...     # the same result, sharded over 4 processes
 
 Where the tag has a published result on the set at a size, the row shows it and the difference; unless
@@ -18,11 +20,11 @@ from pathlib import Path
 
 from ..data.eval_sets import EVAL_SETS
 from ..runtime import LOW_PRECISIONS
-from .options import add_model_arguments, non_negative_int, positive_int, use_pretrained
+from .options import add_model_arguments, check_exported_file, non_negative_int, positive_int, use_pretrained
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
+    add_model_arguments(parser, exported_files=True)
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="class folders named as the model's classes (synsets n01440764/... for "
                              "ImageNet, a fine-tune's own names) or by index, a folder with labels.csv, "
@@ -60,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reference: a CSV in the reference project's results columns (model, top1, "
                              "top1_err, top5, top5_err, param_count, img_size, crop_pct, interpolation)")
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    parser.add_argument("--backend", default="eager", metavar="BACKEND",
+                        help="eager, optimized, compile, onnxruntime, pt2 or int8: the model deployed that "
+                             "way, next to eager on the same images, with their top-1 agreement (CPU)")
+    parser.add_argument("--calibration", metavar="DIR",
+                        help="--backend int8: images to calibrate on (apart from --data)")
+    parser.add_argument("--calibration-count", type=positive_int, default=200, metavar="N",
+                        help="calibration images used (default 200, spread over the folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
             check_writable(path, what)  # before the evaluation, not after it
     if args.crop_pct is not None and not 0 < args.crop_pct <= 4:
         raise UserError(f"--crop-pct must be in (0, 4], got {args.crop_pct}")
-    pretrained = use_pretrained(args.model, args.pretrained, args.checkpoint)
+    exported = check_exported_file(args)
+    pretrained = False if exported else use_pretrained(args.model, args.pretrained, args.checkpoint)
     context = init_distributed(resolve_device(args.device).type)
     try:
         result = validate(args.model, args.data, pretrained=pretrained, checkpoint_path=args.checkpoint,
@@ -89,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
                           amp=args.amp, channels_last=args.channels_last, device=args.device,
                           limit=args.limit, strict=args.strict, progress=True, distributed=context,
                           on_row=lambda row: print(format_row(row), flush=True), eval_set=args.eval_set,
-                          class_subset=args.class_subset, per_class=args.per_class is not None)
+                          class_subset=args.class_subset, per_class=args.per_class is not None,
+                          backend=args.backend, calibration=args.calibration,
+                          calibration_count=args.calibration_count)
     finally:
         close_distributed()
     if context.is_main:

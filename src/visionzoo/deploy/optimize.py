@@ -15,7 +15,6 @@ import warnings
 import torch
 from torch import nn
 
-from ..data import resolve_data_config
 from ..models.base import ClassifierModel, size_pair
 from .fold import fold_batch_norms, fold_layer_scales
 from .hardware import native_bf16
@@ -25,9 +24,9 @@ from .verify import FP32_RTOL, REDUCED_PRECISION_RTOL, compare, verification_inp
 _REDUCED = (torch.bfloat16, torch.float16)
 
 
-def default_img_size(model: nn.Module) -> tuple[int, int]:
-    """The input size `model` is evaluated at: its weights' size, else its own fixed size, else 224."""
-    return resolve_data_config(model).img_size
+def input_channels(model: nn.Module) -> int:
+    """The channels `model` reads: a visionzoo model says; any other module is taken to read RGB."""
+    return model.in_chans if isinstance(model, ClassifierModel) else 3
 
 
 def prefers_channels_last(model: nn.Module) -> bool:
@@ -133,13 +132,13 @@ def optimize_for_inference(model: nn.Module, img_size: int | tuple[int, int] | N
 
     `model` itself is not changed. The result runs on the device `model` is on.
     """
-    img_size = default_img_size(model) if img_size is None else size_pair(img_size)
+    img_size = model.default_img_size if img_size is None else size_pair(img_size)
     device = next(model.parameters()).device
     dtype = inference_dtype(dtype, device)
     eager = model.eval()
     optimized = copy.deepcopy(eager)
     fix_input_size(optimized, img_size)
-    in_chans = getattr(getattr(model, "config", None), "in_chans", 3)
+    in_chans = input_channels(model)
     if fold:
         example = torch.zeros(1, in_chans, *img_size, device=device)
         fold_batch_norms(optimized, example)

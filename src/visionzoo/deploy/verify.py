@@ -15,6 +15,7 @@ model's own float32 error if that is larger: a deployment is not blamed for what
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,11 @@ FLOAT32_MARGIN = 8.0
 
 
 class VerificationError(VisionzooError, RuntimeError):
-    """A deployed model disagrees with its eager model beyond the tolerance."""
+    """A deployed model disagrees with its eager model beyond the tolerance (`verification`: the figures)."""
+
+    def __init__(self, message: str, verification: Verification | None = None):
+        super().__init__(message)
+        self.verification = verification
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Verification:
 
     comparisons: tuple[Comparison, ...]
     rtol: float
+    top1_margin: float | None = None  # where the top-1 alone is checked (int8)
 
     @property
     def passed(self) -> bool:
@@ -80,6 +86,9 @@ class Verification:
     def lines(self) -> list[str]:
         verdict = "ok" if self.passed else "FAILED"
         summary = f"verification {verdict} (relative tolerance {self.rtol:g})"
+        if self.top1_margin is not None and math.isinf(self.rtol):
+            summary = (f"verification {verdict} (top-1 agreement; a change counts where fp32's own margin "
+                       f"exceeds {self.top1_margin:g} of its logit scale)")
         return [c.line() for c in self.comparisons] + [summary]
 
     def check(self, what: str) -> Verification:
@@ -87,7 +96,7 @@ class Verification:
         if not self.passed:
             worst = max(self.comparisons, key=lambda c: c.rel_diff / c.rtol + c.top1_errors)
             raise VerificationError(f"{what} differs from the eager model: {worst.line().strip()} (tolerance "
-                                    f"{worst.rtol:g}); rerun with verification off to keep it anyway")
+                                    f"{worst.rtol:g}); rerun with verification off to keep it anyway", self)
         return self
 
 
@@ -160,11 +169,12 @@ class _Float64Twin:
 @torch.no_grad()
 def compare(reference: Callable[[torch.Tensor], torch.Tensor],
             candidate: Callable[[torch.Tensor], torch.Tensor], inputs: dict[str, torch.Tensor],
-            rtol: float = FP32_RTOL) -> Verification:
+            rtol: float = FP32_RTOL, top1_margin: float | None = None) -> Verification:
     """Run both on every input set and compare their logits (float32 on the CPU).
 
     `reference` is the eager model; for a float32 comparison that misses `rtol` it is also run in float64
-    (see the module's docstring).
+    (see the module's docstring). `top1_margin`: the near-tie margin (relative to the logit scale) for the
+    top-1 rule where it is not `rtol` (int8: logits are not gated, only the top-1, with `rtol` infinite).
     """
     comparisons = []
     float64 = _Float64Twin(reference)
@@ -180,7 +190,8 @@ def compare(reference: Callable[[torch.Tensor], torch.Tensor],
         if diff > rtol * scale and rtol <= FP32_RTOL and float64.available():
             float32_error = float64.relative_error(batch, expected)
             tolerance = max(rtol, FLOAT32_MARGIN * float32_error)
-        agree, errors = _top1_errors(expected, actual, tolerance * scale)
+        margin = tolerance if top1_margin is None else top1_margin
+        agree, errors = _top1_errors(expected, actual, margin * scale)
         comparisons.append(Comparison(name, batch.shape[0], diff, diff / scale, agree, errors, tolerance,
                                       float32_error))
-    return Verification(tuple(comparisons), rtol)
+    return Verification(tuple(comparisons), rtol, top1_margin)

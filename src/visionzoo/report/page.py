@@ -30,7 +30,7 @@ from .robustness import (
     write_robustness_plot,
 )
 from .rows import Row, recipe_link, tag_rows
-from .user_results import Setting, UserResults, read_user_results
+from .user_results import DeployedResult, Setting, UserResults, read_user_results
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,6 +208,8 @@ def render(page: Page) -> str:
         out += ["## Tag naming", ""] + [f"- **{part}**: {meaning}" for part, meaning in layout.naming] + [""]
     if page.plots:
         out += ["## Plots", ""] + [f"![{title}]({file})" for title, file in page.plots] + [""]
+    if page.user is not None and page.user.deployed:
+        out += deployed_section(page.user.deployed)
     out += ["## Corrections", "",
             "Figures of the hand-copied page that differ from the measured results (or parameter counts) by "
             "more than the page's own rounding; the tables above show the right values. An accuracy figure "
@@ -227,6 +229,26 @@ def render(page: Page) -> str:
     return "\n".join(out) + "\n"
 
 
+DEPLOYED_HEADER = ("model", "size", "backend", "format", "precision", "batch", "top-1", "agree %", "img/s",
+                   "latency ms", "setup s", "size MB")
+
+
+def deployed_section(rows: Sequence[DeployedResult]) -> list[str]:
+    """Markdown lines: the user's deployment results, one table of accuracy x speed x format."""
+    out = ["## Deployed: accuracy x speed per format", "",
+           "Measured with `visionzoo benchmark --backend ... --precision ... --val-data DIR`: top-1 on the "
+           "user's labelled set and top-1 agreement with the eager model on the same images, speed of the "
+           "same artifact. CPU: " + "; ".join(sorted({r.cpu for r in rows})) + ".", "",
+           "| " + " | ".join(DEPLOYED_HEADER) + " |",
+           "|" + "|".join([":---", "---:", ":---", ":---", ":---"] + ["---:"] * 7) + "|"]
+    for r in sorted(rows, key=lambda r: (r.model, r.img_size, r.batch_size, r.precision, r.backend)):
+        cells = [r.model, str(r.img_size), r.backend, r.format, r.precision, str(r.batch_size),
+                 f"{r.top1:.2f}", _fmt(r.top1_agreement, ".2f"), f"{r.img_per_s:.1f}", f"{r.latency_ms:.2f}",
+                 _fmt(r.setup_s, ".1f"), _fmt(r.artifact_mb, ".1f")]
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def _month_has_rows(page: Page, month: Section) -> bool:
     """True if a section under this level-2 heading (up to the next one) has rows."""
     sections = page.layout.sections
@@ -243,13 +265,16 @@ ROBUSTNESS_HEADING = "Robustness: ReaL, V2, Sketch, A and R"
 ROBUSTNESS_PLOT = "ImageNet top-1 vs shifted sets"
 
 
-def plot_files(year: int, with_throughput: bool) -> list[tuple[str, str]]:
+def plot_files(year: int, with_throughput: bool,
+               with_deployed: bool = False) -> list[tuple[str, str]]:
     """(title, file name) of the page's plots."""
     plots = [("top-1 vs params", f"{year}-top1-vs-params.png"),
              ("top-1 vs GMACs", f"{year}-top1-vs-gmacs.png")]
     if with_throughput:
         plots.append(("top-1 vs measured throughput", f"{year}-top1-vs-throughput.png"))
     plots.append((ROBUSTNESS_PLOT, f"{year}-robustness.png"))
+    if with_deployed:
+        plots.append(("deployed: top-1 vs latency per backend", f"{year}-deployed-top1-vs-latency.png"))
     return plots
 
 
@@ -286,6 +311,13 @@ def write_plots(page: Page, directory: Path) -> None:
         write_plot(directory / files["top-1 vs measured throughput"], points,
                    f"inference images/s ({setting.label}, log scale)",
                    f"{year} models: ImageNet-1k top-1 vs measured throughput", higher_x_better=True)
+    if "deployed: top-1 vs latency per backend" in files:
+        deployed = page.user.deployed
+        write_plot(directory / files["deployed: top-1 vs latency per backend"],
+                   [Point(r.label, r.latency_ms, r.top1) for r in deployed],
+                   "latency of one batch (ms, log scale)",
+                   "Deployed models: top-1 on the user's set vs latency, per backend and precision",
+                   data="the user's labelled set:")
     if ROBUSTNESS_PLOT in files and page.robustness:
         write_robustness_plot(directory / files[ROBUSTNESS_PLOT], page.robustness, year)
 
@@ -298,7 +330,7 @@ def generate(output: str | Path, results: Sequence[str | Path] = (), plots: bool
     page = build_page(user=user)
     if plots:
         with_speed = user is not None and throughput_setting(user, page.all_rows) is not None
-        page.plots = plot_files(page.layout.year, with_speed)
+        page.plots = plot_files(page.layout.year, with_speed, user is not None and bool(user.deployed))
         write_plots(page, output.parent)
     write_text_atomic(output, render(page))
     return page

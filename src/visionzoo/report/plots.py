@@ -46,7 +46,8 @@ def _pyplot():
     return plt
 
 
-TOP1_TICKS = (0, 20, 40, 50, 60, 65, 70, 72, 74, 76, 78, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92)
+TOP1_TICKS = (0, 20, 40, 50, 60, 65, 70, 72, 74, 76, 78, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92,
+              94, 95, 96, 97, 98, 99)
 
 
 def _log_error(top1):
@@ -121,7 +122,7 @@ def _draw(path: Path, points: Sequence[Point], front: Sequence[Point], front_lab
 
 
 def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
-               higher_x_better: bool = False) -> None:
+               higher_x_better: bool = False, data: str = "ImageNet-1k") -> None:
     """Top-1 against x (log scale) as a PNG: every point labelled, the Pareto front drawn and highlighted."""
 
     def set_axes(axes) -> None:
@@ -131,11 +132,11 @@ def write_plot(path: Path, points: Sequence[Point], xlabel: str, title: str,
         axes.set_yscale("function", functions=(_log_error, _from_log_error))
         lowest = min(p.top1 for p in points)
         axes.set_yticks([t for t in TOP1_TICKS if t >= lowest - 5])
-        axes.set_ylim(max(0.0, lowest - 3), min(99.0, max(p.top1 for p in points) + 1))
+        axes.set_ylim(max(0.0, lowest - 3), min(99.5, max(p.top1 for p in points) + 1))
 
     _draw(path, points, pareto_front(points, higher_x_better),
           "Pareto front" + (" (faster and more accurate)" if higher_x_better else ""), xlabel,
-          "ImageNet-1k top-1 (%), axis spaced by log(100 - top-1)", title, set_axes)
+          f"{data} top-1 (%), axis spaced by log(100 - top-1)", title, set_axes)
 
 
 def write_scatter(path: Path, points: Sequence[Point], xlabel: str, ylabel: str, title: str) -> None:

@@ -1,9 +1,10 @@
 """The user's own results merged into the metrics pages: `visionzoo validate` and `visionzoo benchmark` files.
 
 Both commands write CSV (one record a row) or JSON (a list of records, or an object with a "results" list).
-A record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch' plus tag, img_size,
-top1, top5; a record without a tag is of weights that are no tag's and is left out); a record with
-`infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`).
+A record with `infer_img_per_s` is a benchmark result (fields as `visionzoo.benchmark.BenchmarkResult`);
+one that also has `top1` (`benchmark --val-data`) is a deployment result too: the page's accuracy x speed x
+format table. Any other record with `top1` is an accuracy result (fields: model as 'arch.tag' or model 'arch'
+plus tag, img_size, top1, top5; a record without a tag is of weights that are no tag's and is left out).
 
 Results are kept apart by their setting: the values of the record's setting fields (`ACCURACY_FIELDS`,
 `SPEED_FIELDS`), each distinct setting a column of the pages. A field the commands start writing becomes a
@@ -88,7 +89,8 @@ SPEED_FIELDS = (
 )
 # What a setting was measured on and with, shown next to its columns (all values seen are kept): the
 # record's field -> its heading.
-CONTEXT_FIELDS = {"device_name": "device", "cpu_isa": "CPU ISA", "threads": "threads",
+CONTEXT_FIELDS = {"device_name": "device", "cpu_isa": "CPU ISA", "cpu_features": "CPU int8/bf16",
+                  "threads": "threads",
                   "torch_version": "torch", "visionzoo_version": "visionzoo",
                   "onnxruntime_version": "onnxruntime"}
 
@@ -140,6 +142,44 @@ class Speed:
     latency_ms: float | None
 
 
+@dataclass(frozen=True)
+class DeployedResult:
+    """One benchmark row measured with accuracy: a model in one format and precision, its speed and top-1."""
+
+    model: str
+    img_size: int
+    backend: str
+    format: str
+    precision: str
+    batch_size: int
+    img_per_s: float
+    latency_ms: float
+    setup_s: float | None
+    artifact_mb: float | None
+    top1: float
+    top1_agreement: float | None
+    val_images: int | None
+    weights: str
+    cpu: str  # name (ISA; VNNI/AMX/bf16; threads)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.backend}/{self.precision} b{self.batch_size}"
+
+
+def _deployed(record: dict) -> DeployedResult:
+    features = record.get("cpu_features") or "no VNNI/AMX/bf16 recorded"
+    cpu = (f"{record.get('device_name', '?')} ({record.get('cpu_isa', '?')}; {features}; "
+           f"{record.get('threads', '?')} threads)")
+    return DeployedResult(
+        str(record["model"]), int(record["img_size"]), str(record.get("backend") or "eager"),
+        str(record.get("format") or "torch"), str(record.get("precision", "fp32")), int(record["batch_size"]),
+        float(record["infer_img_per_s"]), float(record["infer_ms"]), _number(record.get("setup_s")),
+        _number(record.get("artifact_mb")), float(record["top1"]), _number(record.get("top1_agreement")),
+        None if record.get("val_images") in (None, "") else int(record["val_images"]),
+        str(record.get("weights", "")), cpu)
+
+
 @dataclass
 class UserResults:
     """Accuracy by setting, then (arch.tag, img_size); inference speed by setting, then (arch, tag or None,
@@ -150,6 +190,8 @@ class UserResults:
     context: dict[Setting, dict[str, set[str]]] = field(default_factory=dict)
     # device -> what it is, e.g. "cuda" -> "NVIDIA H100"
     device_names: dict[str, str] = field(default_factory=dict)
+    # benchmark rows measured with --val-data: accuracy x speed x format
+    deployed: list[DeployedResult] = field(default_factory=list)
 
     @property
     def accuracy_settings(self) -> list[Setting]:
@@ -246,7 +288,10 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
             except UnknownModelError:
                 continue
             img_size = int(record["img_size"])
-            if record.get("top1") not in (None, ""):
+            benchmark = record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok"
+            if benchmark and record.get("top1") not in (None, ""):
+                results.deployed.append(_deployed(record))
+            if record.get("top1") not in (None, "") and not benchmark:
                 if cfg is None or split_name(name)[1] is None:
                     continue  # weights that are no tag's (e.g. a local checkpoint) have no reported figure
                 eval_set = get_eval_set(record.get("eval_set") or file_set).name
@@ -255,7 +300,7 @@ def read_user_results(paths: Iterable[str | Path]) -> UserResults:
                 setting = Setting.of(ACCURACY_FIELDS, {**record, "eval_set": eval_set})
                 results.accuracy.setdefault(setting, {})[(cfg.name, img_size)] = OwnAccuracy(
                     float(record["top1"]), _number(record.get("top5")))
-            elif record.get("infer_img_per_s") not in (None, "") and record.get("status", "ok") == "ok":
+            elif benchmark:
                 try:
                     setting = Setting.of(SPEED_FIELDS, record)
                 except UserError as error:
