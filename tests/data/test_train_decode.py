@@ -1,5 +1,5 @@
 """The fast training input (`create_train_transform(..., encoded=True)`): the crop drawn from the header,
-JPEGs decoded at the scale the crop needs, the work on uint8, RandAugment's geometric ops through OpenCV.
+JPEGs decoded at the scale the crop needs, the work on uint8, RandAugment on arrays through OpenCV.
 Its output must follow the plain PIL path's distribution: crop scale and aspect, pixel statistics."""
 
 import io
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from visionzoo.data.affine_ops import GEOMETRIC_OPS, apply_op_fast
+from visionzoo.data.array_augment import GEOMETRIC_OPS, apply_op_array
 from visionzoo.data.auto_augment import apply_op
 from visionzoo.data.datasets import create_dataset
 from visionzoo.data.train_decode import EncodedTrainTransform, crop_box, dct_reduction
@@ -69,7 +69,7 @@ def test_the_reduced_scale_decode_is_chosen_from_the_crop_and_keeps_the_output_s
 
 def _whole_image(size):
     # scale 1 and the image's own aspect: the crop is the whole image, so the output is a plain resize
-    return EncodedTrainTransform(size, (1.0, 1.0), (4 / 3, 4 / 3), "bicubic", [], on_tensors=True)
+    return EncodedTrainTransform(size, (1.0, 1.0), (4 / 3, 4 / 3), "bicubic", [], form="tensor")
 
 
 def test_a_whole_image_crop_is_the_pil_resize_of_it(photo_jpegs):
@@ -115,26 +115,41 @@ def test_the_fast_path_has_the_plain_paths_pixel_statistics(photo_jpegs, options
     assert abs(spread[0] - spread[1]) < 0.25 * spread[0]
 
 
-@pytest.mark.parametrize("name", GEOMETRIC_OPS)
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
-def test_geometric_ops_through_opencv_match_pillows(photo_jpegs, name, interpolation):
+OP_ARGUMENTS = {"Rotate": 21.0, "ShearX": 0.22, "ShearY": -0.18, "TranslateXRel": 0.3, "TranslateYRel": -0.25,
+                "AutoContrast": None, "Equalize": None, "Invert": None, "PosterizeIncreasing": 2,
+                "Posterize": 0, "SolarizeIncreasing": 100, "SolarizeAdd": 60, "ColorIncreasing": 0.7,
+                "Color": 0.4, "ContrastIncreasing": -0.6, "BrightnessIncreasing": 0.5, "Brightness": 0.3,
+                "SharpnessIncreasing": 0.8, "Sharpness": 1.9}
+
+
+@pytest.mark.parametrize("name", list(OP_ARGUMENTS))
+def test_the_array_ops_are_pillows(photo_jpegs, name):
     image = Image.open(io.BytesIO(photo_jpegs[0])).convert("RGB").resize((160, 120))
-    argument = {"Rotate": 21.0, "ShearX": 0.22, "ShearY": -0.18, "TranslateXRel": 0.3,
-                "TranslateYRel": -0.25}[name]
-    ours = np.asarray(apply_op_fast(image, name, argument, interpolation, (124, 116, 104)), dtype=np.float64)
-    reference = np.asarray(apply_op(image, name, argument, interpolation, (124, 116, 104)), dtype=np.float64)
-    difference = np.abs(ours - reference)
-    assert difference.mean() < 1.5  # other kernels and edges; a misplaced pixel grid would be tens
-    assert (difference > 32).mean() < 0.01
+    ours = apply_op_array(np.asarray(image), name, OP_ARGUMENTS[name], "bicubic", (124, 116, 104))
+    reference = np.asarray(apply_op(image, name, OP_ARGUMENTS[name], "bicubic", (124, 116, 104)))
+    difference = np.abs(ours.astype(np.float64) - reference)
+    assert ours.dtype == np.uint8 and ours.shape == reference.shape
+    if name in GEOMETRIC_OPS:  # other kernels and edges; a misplaced pixel grid would be tens of levels
+        assert difference.mean() < 1.5 and (difference > 32).mean() < 0.01
+    else:  # the same formulas: at most float rounding
+        assert difference.max() <= 1, name
 
 
-def test_without_opencv_the_ops_are_pillows(monkeypatch, photo_jpegs):
-    from visionzoo.data import affine_ops
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_geometric_array_ops_take_the_interpolation(photo_jpegs, interpolation):
+    image = Image.open(io.BytesIO(photo_jpegs[0])).convert("RGB").resize((160, 120))
+    ours = apply_op_array(np.asarray(image), "Rotate", 17.0, interpolation, (124, 116, 104))
+    reference = np.asarray(apply_op(image, "Rotate", 17.0, interpolation, (124, 116, 104)))
+    assert np.abs(ours.astype(np.float64) - reference).mean() < 1.5
 
-    monkeypatch.setattr(affine_ops, "_opencv", lambda: None)
-    image = Image.open(io.BytesIO(photo_jpegs[0])).convert("RGB").resize((64, 48))
-    assert np.array_equal(np.asarray(apply_op_fast(image, "ShearX", 0.2)),
-                          np.asarray(apply_op(image, "ShearX", 0.2)))
+
+def test_without_opencv_randaugment_runs_on_pil_images(monkeypatch):
+    from visionzoo.data import train_transforms
+
+    assert create_train_transform(64, MNV4, normalize=False, encoded=True).form == "array"
+    monkeypatch.setattr(train_transforms, "opencv", lambda: None)
+    assert create_train_transform(64, MNV4, normalize=False, encoded=True).form == "pil"
+    assert create_train_transform(64, TrainAugmentation(), normalize=False, encoded=True).form == "tensor"
 
 
 def test_a_dataset_hands_the_fast_transform_its_bytes_and_reports_unreadable_files(tmp_path, photo_jpegs):

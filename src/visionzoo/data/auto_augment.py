@@ -139,7 +139,7 @@ class RandAugment:
         interpolation: of the geometric ops: 'nearest', 'bilinear', 'bicubic' or 'random' (bilinear or
             bicubic, drawn per op, as the recipes' 'random' train interpolation does).
         apply: (image, op name, argument, interpolation, fill) -> image: `apply_op`, or the fast training
-            input's `affine_ops.apply_op_fast`.
+            input's `array_augment.apply_op_array` on arrays.
     """
 
     def __init__(self, spec: RandAugmentSpec | str, fill: tuple[int, ...] = (128, 128, 128),

@@ -10,9 +10,10 @@ encoded=True)`).
   in CMYK or other modes) go through Pillow and `to_rgb` as everywhere else.
 - The crop is resized on the uint8 pixels as the decoder leaves them (interleaved), by torch's antialiased
   resampling (Pillow's filters, vectorised).
-- The steps after the crop are the PIL path's: flips on the tensor where they are all; with RandAugment
-  (or jitter, grayscale, blur) on a PIL image made from the resized pixels, RandAugment's geometric ops
-  through OpenCV where it is installed (`affine_ops.py`), several times faster than Pillow's.
+- The steps after the crop are the PIL path's: flips on the tensor where they are all; flips and
+  RandAugment on the resized pixels as an array, by OpenCV, where it is installed (`array_augment.py`:
+  the geometric ops several times faster than Pillow's, no PIL image made); otherwise (and with colour
+  jitter, grayscale or blur) on a PIL image made from them.
 
 The output follows the PIL path's distribution (`tests/data/test_train_decode.py` compares the crop
 statistics and the pixels), not its exact pixels: a reduced-scale decode and torch's resampling round
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 DCT_SCALES = (8, 4, 2)  # the JPEG decoder's reductions Pillow's draft offers, largest first
+FORMS = ("tensor", "array", "pil")
 _TORCH_MODES = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest-exact"}
 
 
@@ -78,17 +80,20 @@ class EncodedTrainTransform(EncodedImageTransform):
     Args:
         interpolation: of the crop's resize: 'bilinear', 'bicubic', 'nearest', or 'random' (bilinear or
             bicubic per image, drawn before the crop, as `RandomResizedCropRandomInterpolation` does).
-        on_tensors: `steps` work on uint8 tensors (flips do); otherwise on a PIL image.
+        form: what `steps` take: 'tensor' ((3, H, W) uint8: flips), 'array' ((H, W, 3) uint8:
+            `array_augment`'s flips and RandAugment) or 'pil'.
     """
 
     def __init__(self, size: tuple[int, int], scale: tuple[float, float], ratio: tuple[float, float],
-                 interpolation: str, steps: Sequence[Callable], on_tensors: bool = False):
+                 interpolation: str, steps: Sequence[Callable], form: str = "pil"):
         self.size, self.scale, self.ratio = tuple(size), tuple(scale), tuple(ratio)
         self.interpolation = interpolation
         self.steps = list(steps)
-        self.on_tensors = on_tensors  # the steps take (3, H, W) tensors (flips), else PIL images
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+        self.form = form
 
-    def read(self, source: bytes | Image.Image) -> torch.Tensor | Image.Image:
+    def read(self, source: bytes | Image.Image) -> torch.Tensor | np.ndarray | Image.Image:
         from PIL import Image
 
         mode = self.interpolation
@@ -111,26 +116,27 @@ class EncodedTrainTransform(EncodedImageTransform):
         crop = crop.contiguous(memory_format=torch.channels_last)
         resized = torch.nn.functional.interpolate(crop, size=self.size, mode=_TORCH_MODES[mode],
                                                   antialias=mode != "nearest")
-        return resized[0] if self.on_tensors else Image.fromarray(resized[0].permute(1, 2, 0).numpy())
+        if self.form == "tensor":
+            return resized[0]
+        pixels = resized[0].permute(1, 2, 0).numpy()
+        return pixels if self.form == "array" else Image.fromarray(pixels)
 
-    def __call__(self, image: torch.Tensor | Image.Image) -> torch.Tensor:
+    def __call__(self, image: torch.Tensor | np.ndarray | Image.Image) -> torch.Tensor:
         for step in self.steps:
             image = step(image)
         return planar(image)
 
     def __repr__(self) -> str:
         return (f"EncodedTrainTransform(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
-                f"interpolation={self.interpolation}, steps={self.steps})")
+                f"interpolation={self.interpolation}, steps={self.steps}, form={self.form!r})")
 
 
-def planar(image: torch.Tensor | Image.Image) -> torch.Tensor:
-    """A PIL image or a (3, H, W) tensor as a contiguous (3, H, W) uint8 tensor. The pixels are interleaved
-    (Pillow's, or the resize's channels-last output): numpy de-interleaves them about twice as fast as
-    torch's `contiguous`."""
+def planar(image: torch.Tensor | np.ndarray | Image.Image) -> torch.Tensor:
+    """A (3, H, W) tensor, an (H, W, 3) array or a PIL image as a contiguous (3, H, W) uint8 tensor. The
+    pixels are interleaved (the resize's channels-last output, the array's, Pillow's): numpy de-interleaves
+    them about twice as fast as torch's `contiguous`."""
     if isinstance(image, torch.Tensor):
-        if image.is_contiguous():
-            return image
-        return torch.from_numpy(np.ascontiguousarray(image.numpy()))
+        return image if image.is_contiguous() else torch.from_numpy(np.ascontiguousarray(image.numpy()))
     return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD, size_pair
-from .affine_ops import apply_op_fast
+from .array_augment import ArrayFlip, apply_op_array, opencv
 from .auto_augment import RandAugment, apply_op
 from .config import DEFAULT_INTERPOLATION
 from .mixup import BatchMixer
@@ -63,7 +63,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
         interpolation: the crop's, where `options.train_interpolation` does not say (the model's).
         encoded: the same augmentation from the encoded image (`train_decode.EncodedTrainTransform`, which a
             dataset hands its stored bytes): the crop drawn first, a JPEG decoded at the scale the crop
-            needs, the rest on uint8 tensors; uint8 output only (`normalize` False).
+            needs, the rest on uint8 tensors or, with OpenCV, arrays; uint8 output only (`normalize` False).
     """
     from torchvision import transforms
 
@@ -73,11 +73,14 @@ def create_train_transform(img_size: tuple[int, int] | int,
     if encoded:
         if normalize:
             raise ValueError("the encoded training transform gives uint8 tensors; pass normalize=False")
-        steps = _after_crop(options, mean, interpolation, apply_op_fast)
+        steps = _after_crop(options, mean, interpolation, apply_op)
         flips = (transforms.RandomHorizontalFlip, transforms.RandomVerticalFlip)
+        form = "pil"
         if all(isinstance(step, flips) for step in steps):  # tensors all the way
-            return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps, True)
-        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps)
+            form = "tensor"
+        elif opencv() is not None and all(isinstance(step, (*flips, RandAugment)) for step in steps):
+            form, steps = "array", [_on_arrays(step) for step in steps]
+        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps, form)
     steps: list = [ToRGB()]
     if interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))
@@ -120,6 +123,15 @@ def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolati
         steps.append(transforms.RandomApply([transforms.GaussianBlur(kernel_size=23)],
                                             p=options.gaussian_blur_prob))
     return steps
+
+
+def _on_arrays(step):
+    """A flip or RandAugment step of `_after_crop` for (H, W, 3) arrays (`array_augment.py`)."""
+    from torchvision import transforms
+
+    if isinstance(step, RandAugment):
+        return RandAugment(step.spec, step.fill, step.interpolation, apply=apply_op_array)
+    return ArrayFlip(step.p, 1 if isinstance(step, transforms.RandomHorizontalFlip) else 0)
 
 
 def create_batch_erasing(options: TrainAugmentation | Mapping) -> RandomErasing | None:
