@@ -6,6 +6,9 @@ crop (scale, ratio, interpolation incl. 'random'), flips, then either RandAugmen
 tensor, normalise, random erasing. The crop, flips, jitter, grayscale and blur are torchvision's;
 RandAugment and erasing are ours (see their modules for why).
 
+With `encoded=True` the same augmentation starts from the stored bytes and works on uint8 (the training
+loader's path, `train_decode.py`), faster and with the same distribution.
+
 With `normalize=False` the transform stops at a uint8 tensor (for the loader's device-side normalisation,
 `visionzoo.data.normalize_batch`) and random erasing is left to the batch: `create_batch_transform` erases,
 then mixes (`MixupOptions`), the normalised batch on the device.
@@ -13,13 +16,13 @@ then mixes (`MixupOptions`), the normalised batch on the device.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
 
 from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD, size_pair
 from .array_augment import ArrayFlip, apply_op_array, opencv
-from .auto_augment import RandAugment, apply_op
+from .auto_augment import RandAugment
 from .config import DEFAULT_INTERPOLATION
 from .mixup import BatchMixer
 from .random_erasing import RandomErasing
@@ -73,7 +76,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
     if encoded:
         if normalize:
             raise ValueError("the encoded training transform gives uint8 tensors; pass normalize=False")
-        steps = _after_crop(options, mean, interpolation, apply_op)
+        steps = _after_crop(options, mean, interpolation)
         flips = (transforms.RandomHorizontalFlip, transforms.RandomVerticalFlip)
         form = "pil"
         if all(isinstance(step, flips) for step in steps):  # tensors all the way
@@ -87,7 +90,7 @@ def create_train_transform(img_size: tuple[int, int] | int,
     else:
         steps.append(transforms.RandomResizedCrop(list(size), scale=options.scale, ratio=options.ratio,
                                                   interpolation=_interpolation_mode(interpolation)))
-    steps += _after_crop(options, mean, interpolation, apply_op)
+    steps += _after_crop(options, mean, interpolation)
     if normalize:
         steps += [transforms.ToTensor(), transforms.Normalize(mean=torch.tensor(mean), std=torch.tensor(std))]
         erasing = create_batch_erasing(options)
@@ -98,9 +101,8 @@ def create_train_transform(img_size: tuple[int, int] | int,
     return transforms.Compose(steps)
 
 
-def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolation: str,
-                apply: Callable) -> list:
-    """The steps after the crop, in the recipes' order, on PIL images (RandAugment's ops: `apply`)."""
+def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolation: str) -> list:
+    """The steps after the crop, in the recipes' order, on PIL images (the flips on tensors too)."""
     from torchvision import transforms
 
     steps: list = []
@@ -112,7 +114,7 @@ def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolati
         fill = tuple(min(255, round(255 * m)) for m in mean)
         # RandAugment's geometric ops take the crop's interpolation where they have it
         steps.append(RandAugment(options.aa, fill=fill, interpolation=interpolation
-                                 if interpolation in TRAIN_INTERPOLATIONS else "bilinear", apply=apply))
+                                 if interpolation in TRAIN_INTERPOLATIONS else "bilinear"))
     elif options.color_jitter:
         jitter = transforms.ColorJitter(*(float(options.color_jitter),) * 3)
         steps.append(jitter if options.color_jitter_prob is None
