@@ -305,7 +305,7 @@ def test_export_and_benchmark_use_the_folder_size(folder, tmp_path, capsys):
     output = tmp_path / "pets.pt2"
     assert main(["export", str(path), "--format", "pt2", "--output", str(output)]) == 0
     out = capsys.readouterr().out
-    assert f"wrote {output} (pt2, 48x48, batch 1)" in out and "verification ok" in out
+    assert f"wrote {output} (pt2, 48x48, batch 1;" in out and "verification ok" in out
     assert main(["benchmark", "--model", f"local-dir:{path}", "--batch-size", "1", "--runs", "1",
                  "--warmup", "0", "--threads", "1"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"local-dir:{path}"))

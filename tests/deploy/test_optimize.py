@@ -182,20 +182,23 @@ class _Mlp(_SharedForward):
 
 
 @pytest.mark.heavy
-def test_every_compiled_model_gets_its_own_graphs(monkeypatch):
+def test_every_compiled_model_gets_its_own_graphs():
     # Dynamo caches per code object; with a shared forward the second model would pass this limit of 1
     # and run eager without compiling
     from torch._dynamo.utils import counters
 
+    # config.patch, not monkeypatch: monkeypatch's undo deletes the setting from torch's config module
     torch._dynamo.reset()
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    for model in (_Linear().eval(), _Mlp().eval()):
-        graphs = counters["stats"]["unique_graphs"]
-        x = torch.randn(2, 4)
-        with torch.no_grad():
-            expected = model(x)
-            assert torch.allclose(compile_frozen(model)(x), expected, atol=1e-6)
-        assert counters["stats"]["unique_graphs"] == graphs + 1
+    limit = torch._dynamo.config.recompile_limit
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for model in (_Linear().eval(), _Mlp().eval()):
+            graphs = counters["stats"]["unique_graphs"]
+            x = torch.randn(2, 4)
+            with torch.no_grad():
+                expected = model(x)
+                assert torch.allclose(compile_frozen(model)(x), expected, atol=1e-6)
+            assert counters["stats"]["unique_graphs"] == graphs + 1
+    assert torch._dynamo.config.recompile_limit == limit
 
 
 def test_onednn_linear_computes_what_linear_computes():
