@@ -58,11 +58,17 @@ def resolve_device(name: str | None = None, local_rank: int = 0) -> torch.device
 
 @dataclass(frozen=True)
 class DistributedContext:
-    """This process's place in a `torchrun` launch (world_size 1 when launched alone)."""
+    """This process's place in a `torchrun` launch (world_size 1 when launched alone).
+
+    The global `rank` decides what the process reads and whether it writes (rank 0, the one writer of a run
+    folder on a shared filesystem); `local_rank` decides its device, and `local_world_size` (the processes
+    on this node) how the node's CPUs are shared.
+    """
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -70,18 +76,27 @@ class DistributedContext:
 
 
 def init_distributed(device_type: str) -> DistributedContext:
-    """Join the process group that `torchrun` set up in the environment (gloo on CPU, NCCL on CUDA)."""
+    """Join the process group that `torchrun` set up in the environment (gloo on CPU, NCCL on CUDA), on one
+    node or several (`--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT`)."""
     import torch
     import torch.distributed as dist
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
-    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")),
+                                 int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
     if device_type == "cuda":
         torch.cuda.set_device(context.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        # torchrun keeps its store across the restarts of a group (--max-restarts), and the workers' keys
+        # are not told apart by attempt: a restarted rank would read the address of a peer that died with
+        # the last attempt. Each attempt gets its own keys.
+        store, _, _ = next(dist.rendezvous("env://", rank=context.rank, world_size=world_size))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo",
+                                store=dist.PrefixStore(f"visionzoo/attempt-{attempt}", store),
+                                rank=context.rank, world_size=world_size)
     return context
 
 

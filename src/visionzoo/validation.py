@@ -353,7 +353,7 @@ def validate(model: str, data: str | os.PathLike, *, pretrained: bool = False,
                         "images in synset class folders or with a labels file")
     rule = LabelRule(eval_data.class_subset, eval_data.label_sets)
     indices = subset_indices(len(dataset), limit)
-    workers = default_workers(context.world_size) if workers is None else workers
+    workers = default_workers(context.local_world_size) if workers is None else workers
 
     fail_strict = _on_unreadable(dataset, strict)
     rows, bad_images, class_counts = [], {}, []

@@ -139,7 +139,7 @@ def test_killed_and_resumed_run_is_bit_identical(digits, tmp_path):
     resumed = run_cli(["train", "--resume", str(killed), "--workers", "1"])  # another worker count
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_state(whole), load_state(killed)
-    for key in ("model", "ema", "optimizer", "step", "epoch", "position", "best", "epoch_loss_sum"):
+    for key in ("model", "ema", "optimizer", "step", "epoch", "position", "best", "epoch_loss_sums"):
         _tensors_equal(a[key], b[key], key)
     strip = [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in a["rows"]]
     assert strip == [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in b["rows"]]

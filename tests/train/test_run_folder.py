@@ -136,8 +136,9 @@ def test_ctrl_c_before_any_checkpoint_or_under_torchrun(tmp_path):
         "output)")
     group = interrupted(tmp_path / "my run", 12, DistributedContext(rank=1, world_size=4))
     assert not group.shown  # rank 0 says it
+    # any number of processes that keeps the global batch resumes it (elastic.py)
     assert str(group).endswith(f"resume it with `torchrun ... -m visionzoo train --resume "
-                               f"'{tmp_path}/my run'` on 4 processes")
+                               f"'{tmp_path}/my run'`")
 
 
 @pytest.mark.parametrize("command", ["validate", "benchmark", "export", "predict", "train"])

@@ -4,6 +4,7 @@
         --val-data photos/val --output runs/lite0 --epochs 5 --lr 0.01
     torchrun --nproc-per-node 4 -m visionzoo train ...          # data-parallel, the same outputs
     visionzoo train --resume runs/lite0                          # continue exactly where it stopped
+    torchrun --max-restarts 3 ... -m visionzoo train --resume auto ...   # restart a failed group by itself
 
 Every option is a field of `visionzoo.train.TrainConfig`; `--config FILE.yaml|.toml` sets any of them (a
 run's own args.yaml works), and flags given on the command line win over the file. `--recipe NAME|ARCH.TAG`
@@ -37,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..train.config import TrainConfig
 
     parser.add_argument("--config", metavar="FILE", help="options from a .yaml/.toml file (flags win)")
-    parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder (or checkpoint.pt)")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in this folder (or checkpoint.pt), "
+                        "on any number of processes that divides its global batch; auto: the run in "
+                        "--output if it has a checkpoint, else start it (for torchrun --max-restarts)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --output")
     for option in option_fields(TrainConfig):
         text = as_flags(option.help)
@@ -111,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
     given = given_options(args)
     command = command_line(args, given)
     given = {k: None if isinstance(v, _Unset) else v for k, v in given.items()}
-    if args.resume:
+    if args.resume == "auto":
+        config = resolve_config(args.config, **given)
+        result = train(config, resume="auto", overwrite=args.overwrite, command=command)
+    elif args.resume:
         if args.config:
             given = {**read_config_file(args.config), **given}
         result = train(resume=args.resume, resume_overrides=given, command=command)

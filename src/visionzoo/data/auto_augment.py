@@ -25,6 +25,7 @@ black image where the reference raises on Pillow >= 10 (which refuses 0 bits).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -137,16 +138,19 @@ class RandAugment:
         fill: the colour uncovered areas get (the dataset mean, 0..255).
         interpolation: of the geometric ops: 'nearest', 'bilinear', 'bicubic' or 'random' (bilinear or
             bicubic, drawn per op, as the recipes' 'random' train interpolation does).
+        apply: (image, op name, argument, interpolation, fill) -> image: `apply_op`, or the fast training
+            input's `array_augment.apply_op_array` on arrays.
     """
 
     def __init__(self, spec: RandAugmentSpec | str, fill: tuple[int, ...] = (128, 128, 128),
-                 interpolation: str = "bicubic"):
+                 interpolation: str = "bicubic", apply: Callable = apply_op):
         self.spec = parse_rand_augment(spec) if isinstance(spec, str) else spec
         if interpolation not in ("nearest", "bilinear", "bicubic", "random"):
             raise ValueError("RandAugment interpolation must be nearest, bilinear, bicubic or random, "
                              f"got {interpolation!r}")
         self.fill = tuple(fill)
         self.interpolation = interpolation
+        self.apply = apply
 
     def _magnitude(self) -> float:
         spec = self.spec
@@ -170,7 +174,7 @@ class RandAugment:
             interpolation = self.interpolation
             if interpolation == "random":
                 interpolation = ("bilinear", "bicubic")[int(torch.randint(2, ()))]
-            img = apply_op(img, name, argument, interpolation, self.fill)
+            img = self.apply(img, name, argument, interpolation, self.fill)
         return img
 
     def __repr__(self) -> str:

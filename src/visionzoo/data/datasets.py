@@ -49,6 +49,12 @@ class FileListDataset(ImageDataset):
             raise DataError(f"{path} is not a regular file")
         return Image.open(path)
 
+    def encoded(self, index: int) -> bytes:
+        path = self.root / self.files[index]
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path} is not a regular file")
+        return path.read_bytes()
+
     def name(self, index: int) -> str:
         return str(self.root / self.files[index])
 

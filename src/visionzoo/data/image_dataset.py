@@ -19,6 +19,19 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+class EncodedImageTransform:
+    """A transform that decodes the image itself: `read(source)` decodes the stored bytes (or a PIL image
+    opened but not yet decoded, where the dataset has no bytes) as far as it needs them, e.g. at a reduced
+    scale; `__call__` does the rest. Anything `read` raises is a property of the file, reported per sample;
+    what `__call__` raises is not caught."""
+
+    def read(self, source: bytes | Image.Image):
+        raise NotImplementedError
+
+    def __call__(self, image):
+        raise NotImplementedError
+
+
 @dataclass
 class Sample:
     """One dataset item: the preprocessed image, or None and the reason it could not be read."""
@@ -48,6 +61,10 @@ class ImageDataset(torch.utils.data.Dataset):
     def _open(self, index: int) -> Image.Image:
         raise NotImplementedError
 
+    def encoded(self, index: int) -> bytes | None:
+        """The image's stored bytes, where the dataset has them without decoding (None: `_open` it)."""
+        return None
+
     def name(self, index: int) -> str:
         """A human-readable name of the item (its path), for error lists."""
         raise NotImplementedError
@@ -60,11 +77,25 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Sample:
         label = self.labels[index]
+        if isinstance(self.transform, EncodedImageTransform):
+            return self._read_encoded(index, label, self.transform)
         try:
             image = self._open(index)
             image.load()  # decode now: truncated or corrupt data fails here, not later inside a transform
             image = to_rgb(image)
         except Exception as error:  # any decoder failure is a property of this file, reported per file
-            message = str(error).splitlines()[0] if str(error) else ""
-            return Sample(index, None, label, f"{type(error).__name__}: {message}".rstrip(": "))
+            return Sample(index, None, label, _error_text(error))
         return Sample(index, self.transform(image) if self.transform is not None else image, label)
+
+    def _read_encoded(self, index: int, label: int, transform: EncodedImageTransform) -> Sample:
+        try:
+            data = self.encoded(index)
+            image = transform.read(data if data is not None else self._open(index))
+        except Exception as error:  # as in __getitem__: a property of this file, reported per file
+            return Sample(index, None, label, _error_text(error))
+        return Sample(index, transform(image), label)
+
+
+def _error_text(error: Exception) -> str:
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {message}".rstrip(": ")

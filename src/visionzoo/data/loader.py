@@ -85,10 +85,11 @@ def subset_indices(size: int, limit: int | None) -> list[int]:
     return [i * size // limit for i in range(limit)]
 
 
-def default_workers(world_size: int = 1) -> int:
-    """Loader workers per process: the CPUs this process may use, shared among the local ranks, at most 8."""
+def default_workers(local_world_size: int = 1) -> int:
+    """Loader workers per process: the CPUs this process may use, shared among the ranks on this node
+    (`local_world_size`; not the whole world, which spans nodes), at most 8."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cpus // max(1, world_size)))
+    return max(1, min(8, cpus // max(1, local_world_size)))
 
 
 def create_loader(dataset: ImageDataset, batch_size: int, workers: int, indices: Sequence[int] | None = None,

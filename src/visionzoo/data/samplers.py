@@ -182,13 +182,25 @@ class SeededSamples(torch.utils.data.Dataset):
         # -2 marks a position seed, so that it never equals the index seed of the same number
         sample_seed = derive_seed(self.seed, epoch, index) if len(key) == 2 else derive_seed(self.seed, epoch,
                                                                                              -2, key[2])
+        if torch.utils.data.get_worker_info() is not None:
+            # a loader worker: nothing else draws from its generators, so there is no state to keep
+            _seed_all(sample_seed)
+            return self.dataset[index]
         py_state, np_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_seed)
-            random.seed(sample_seed)
-            np.random.seed(sample_seed % 2**32)
+            _seed_all(sample_seed)
             try:
                 return self.dataset[index]
             finally:
                 random.setstate(py_state)
                 np.random.set_state(np_state)
+
+
+def _seed_all(seed: int) -> None:
+    import numpy as np
+
+    # the CPU generator only: torch.manual_seed also seeds every accelerator's, lazily, at the cost of a
+    # formatted stack trace per call (over a millisecond a sample)
+    torch.default_generator.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)

@@ -6,6 +6,9 @@ crop (scale, ratio, interpolation incl. 'random'), flips, then either RandAugmen
 tensor, normalise, random erasing. The crop, flips, jitter, grayscale and blur are torchvision's;
 RandAugment and erasing are ours (see their modules for why).
 
+With `encoded=True` the same augmentation starts from the stored bytes and works on uint8 (the training
+loader's path, `train_decode.py`), faster and with the same distribution.
+
 With `normalize=False` the transform stops at a uint8 tensor (for the loader's device-side normalisation,
 `visionzoo.data.normalize_batch`) and random erasing is left to the batch: `create_batch_transform` erases,
 then mixes (`MixupOptions`), the normalised batch on the device.
@@ -18,10 +21,12 @@ from collections.abc import Mapping
 import torch
 
 from ..image_inputs import IMAGENET_MEAN, IMAGENET_STD, size_pair
+from .array_augment import ArrayFlip, apply_op_array, opencv
 from .auto_augment import RandAugment
 from .config import DEFAULT_INTERPOLATION
 from .mixup import BatchMixer
 from .random_erasing import RandomErasing
+from .train_decode import EncodedTrainTransform
 from .train_options import TRAIN_INTERPOLATIONS, MixupOptions, TrainAugmentation
 from .transforms import PILToUint8Tensor, ToRGB, _interpolation_mode
 
@@ -49,7 +54,8 @@ class RandomResizedCropRandomInterpolation:
 def create_train_transform(img_size: tuple[int, int] | int,
                            options: TrainAugmentation | Mapping | None = None,
                            mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                           normalize: bool = True, interpolation: str = DEFAULT_INTERPOLATION):
+                           normalize: bool = True, interpolation: str = DEFAULT_INTERPOLATION,
+                           encoded: bool = False):
     """The training transform for `options` at `img_size` (the train crop): PIL image -> (3, H, W) tensor.
 
     Args:
@@ -58,18 +64,48 @@ def create_train_transform(img_size: tuple[int, int] | int,
         normalize: float output normalised with mean/std, followed by random erasing; False: uint8 output,
             no erasing (apply `create_batch_erasing(options)` to the normalised batch instead).
         interpolation: the crop's, where `options.train_interpolation` does not say (the model's).
+        encoded: the same augmentation from the encoded image (`train_decode.EncodedTrainTransform`, which a
+            dataset hands its stored bytes): the crop drawn first, a JPEG decoded at the scale the crop
+            needs, the rest on uint8 tensors or, with OpenCV, arrays; uint8 output only (`normalize` False).
     """
     from torchvision import transforms
 
     options = TrainAugmentation.of(options)
     size = size_pair(img_size)
     interpolation = options.train_interpolation or interpolation
+    if encoded:
+        if normalize:
+            raise ValueError("the encoded training transform gives uint8 tensors; pass normalize=False")
+        steps = _after_crop(options, mean, interpolation)
+        flips = (transforms.RandomHorizontalFlip, transforms.RandomVerticalFlip)
+        form = "pil"
+        if all(isinstance(step, flips) for step in steps):  # tensors all the way
+            form = "tensor"
+        elif opencv() is not None and all(isinstance(step, (*flips, RandAugment)) for step in steps):
+            form, steps = "array", [_on_arrays(step) for step in steps]
+        return EncodedTrainTransform(size, options.scale, options.ratio, interpolation, steps, form)
     steps: list = [ToRGB()]
     if interpolation == "random":
         steps.append(RandomResizedCropRandomInterpolation(size, options.scale, options.ratio))
     else:
         steps.append(transforms.RandomResizedCrop(list(size), scale=options.scale, ratio=options.ratio,
                                                   interpolation=_interpolation_mode(interpolation)))
+    steps += _after_crop(options, mean, interpolation)
+    if normalize:
+        steps += [transforms.ToTensor(), transforms.Normalize(mean=torch.tensor(mean), std=torch.tensor(std))]
+        erasing = create_batch_erasing(options)
+        if erasing is not None:
+            steps.append(erasing)
+    else:
+        steps.append(PILToUint8Tensor())
+    return transforms.Compose(steps)
+
+
+def _after_crop(options: TrainAugmentation, mean: tuple[float, ...], interpolation: str) -> list:
+    """The steps after the crop, in the recipes' order, on PIL images (the flips on tensors too)."""
+    from torchvision import transforms
+
+    steps: list = []
     if options.hflip > 0:
         steps.append(transforms.RandomHorizontalFlip(options.hflip))
     if options.vflip > 0:
@@ -88,14 +124,16 @@ def create_train_transform(img_size: tuple[int, int] | int,
     if options.gaussian_blur_prob:
         steps.append(transforms.RandomApply([transforms.GaussianBlur(kernel_size=23)],
                                             p=options.gaussian_blur_prob))
-    if normalize:
-        steps += [transforms.ToTensor(), transforms.Normalize(mean=torch.tensor(mean), std=torch.tensor(std))]
-        erasing = create_batch_erasing(options)
-        if erasing is not None:
-            steps.append(erasing)
-    else:
-        steps.append(PILToUint8Tensor())
-    return transforms.Compose(steps)
+    return steps
+
+
+def _on_arrays(step):
+    """A flip or RandAugment step of `_after_crop` for (H, W, 3) arrays (`array_augment.py`)."""
+    from torchvision import transforms
+
+    if isinstance(step, RandAugment):
+        return RandAugment(step.spec, step.fill, step.interpolation, apply=apply_op_array)
+    return ArrayFlip(step.p, 1 if isinstance(step, transforms.RandomHorizontalFlip) else 0)
 
 
 def create_batch_erasing(options: TrainAugmentation | Mapping) -> RandomErasing | None:

@@ -112,13 +112,14 @@ def build_data(config: TrainConfig, context: DistributedContext, device: torch.d
     task, inputs, num_classes = config.task, config.inputs, model.num_classes
     # the preprocessing of the model's weights (normalisation, eval crop) at the training size
     data_config = resolve_data_config(model.core, img_size=config.network.img_size, crop_pct=inputs.crop_pct)
-    workers = default_workers(context.world_size) if inputs.workers is None else inputs.workers
+    workers = default_workers(context.local_world_size) if inputs.workers is None else inputs.workers
     if train_transform is not None:
         transform = train_transform(data_config)
     else:
+        # from the stored bytes: the crop drawn before decoding, the work on uint8 (train_decode.py)
         transform = create_train_transform(data_config.img_size, config.augment, data_config.mean,
                                            data_config.std, normalize=False,
-                                           interpolation=data_config.interpolation)
+                                           interpolation=data_config.interpolation, encoded=True)
     train_set = create_dataset(task.data, transform=transform, classes=training_classes(model.core))
     world = context.world_size
     if inputs.aug_repeats > 1:

@@ -22,11 +22,13 @@ from pathlib import Path
 from ..errors import REFUSALS, Interrupted
 from ..runtime import DistributedContext, close_distributed, init_distributed, resolve_device
 from .build import build_run
-from .checkpoint import ResumeError, load_state
+from .checkpoint import STATE_FILE, ResumeError, load_state
 from .config import ConfigError, TrainConfig, read_config_file
+from .elastic import elastic_config
 from .loop import Progress, restore_checkpoint, run_epochs
 from .outputs import open_output, write_summary
 
+AUTO = "auto"  # resume the output folder's run if it has a checkpoint, else start it
 # Options that may differ when a run is resumed: they do not change the computation.
 RESUMABLE_CHANGES = ("output", "workers", "log_every", "checkpoint_every", "keep", "device", "epochs")
 
@@ -80,7 +82,8 @@ def resume_config(stored: TrainConfig, given: dict, source: str, edited: dict | 
     if unknown:
         raise ConfigError(f"{source}: unknown option {', '.join(map(repr, unknown))}")
     for key, value in given.items():
-        if key in RESUMABLE_CHANGES or value is None:
+        # grad_accum follows the number of processes, which is known later (`check_grad_accum`)
+        if key in RESUMABLE_CHANGES or key == "grad_accum" or value is None:
             continue
         if isinstance(value, tuple):
             value = list(value)
@@ -97,6 +100,24 @@ def resume_config(stored: TrainConfig, given: dict, source: str, edited: dict | 
     return stored.replace(**changes)
 
 
+def check_grad_accum(given: int | None, stored: int, now: int, source: str) -> None:
+    """A `grad_accum` given again on resume must be the run's, or the one that keeps its global batch on
+    this number of processes (so the command that started a run can restart it on another)."""
+    if given is not None and given not in (stored, now):
+        raise ResumeError(f"{source} keeps its global batch, so {{grad_accum}} is {now} on this number of "
+                          f"processes, not {given}; leave {{grad_accum}} out to resume it")
+
+
+def auto_resume(output: Path, overwrite: bool) -> tuple[str | None, bool]:
+    """What `resume='auto'` does in `output`: (the run to resume, or None to start afresh; overwrite).
+
+    A folder with a checkpoint is resumed. A run that wrote no checkpoint yet (killed before its first) is
+    started again in place; anything else in the folder is refused as usual."""
+    if (output / STATE_FILE).is_file():
+        return str(output), overwrite
+    return None, overwrite or (output / "args.yaml").is_file()
+
+
 def interrupted(output: Path, saved_step: int | None, context: DistributedContext) -> Interrupted:
     """What Ctrl-C leaves: the last checkpoint (atomic writes: never a half one) and the command that
     resumes it, or that there is none."""
@@ -104,9 +125,8 @@ def interrupted(output: Path, saved_step: int | None, context: DistributedContex
         return Interrupted("training interrupted before its first checkpoint: start it again with "
                            "{overwrite=True} (or another {output})", context.is_main)
     resume = f"visionzoo train --resume {shlex.quote(str(output))}"
-    # under torchrun: the same number of processes, on which the data order depends
-    how = f"`torchrun ... -m {resume}` on {context.world_size} processes" if context.world_size > 1 else \
-        f"`{resume}`"
+    # under torchrun: any number of processes that keeps the global batch (elastic.py)
+    how = f"`torchrun ... -m {resume}`" if context.world_size > 1 else f"`{resume}`"
     return Interrupted(f"training interrupted; the last checkpoint in {output} (update {saved_step}) is "
                        f"kept: resume it with {how}", context.is_main)
 
@@ -115,7 +135,10 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
           train_transform: Callable | None = None, batch_transform: Callable | None = None,
           criterion: Callable | None = None, command: str | None = None,
           resume_overrides: dict | None = None) -> TrainResult:
-    """Train as `config` says, or continue the run saved at `resume` (a run folder or its checkpoint.pt).
+    """Train as `config` says, or continue the run saved at `resume` (a run folder or its checkpoint.pt;
+    'auto': the run in `config`'s output folder if it wrote a checkpoint, else a fresh start, so that
+    `torchrun --max-restarts` restarts a failed group without a person). The run may resume on another
+    number of processes, mid-epoch too (see `elastic.py`).
 
     Args:
         overwrite: replace a run already in the output folder (otherwise that is an error).
@@ -128,7 +151,11 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         resume_overrides: options given again with `resume` (checked by `resume_config`).
     """
 
-    state, applied = None, {}
+    if resume == AUTO:
+        if config is None:
+            raise ValueError("train(resume='auto') needs the run's config")
+        resume, overwrite = auto_resume(Path(config.task.output), overwrite)
+    state, applied, given_accum = None, {}, None
     if resume is not None:
         state = load_state(resume)
         stored = TrainConfig.from_dict(state["config"], where=str(resume))
@@ -141,6 +168,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         edited = edited_options(folder, stored)
         config = resume_config(stored, overrides, str(resume), edited, str(folder / "args.yaml"))
         applied = {k: v for k, v in edited.items() if k not in overrides}
+        given_accum = overrides.get("grad_accum")
     if config is None:
         raise ValueError("train() needs a config or a run to resume")
     if not config.task.model or not config.task.data or not config.task.output:
@@ -148,9 +176,11 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
     context = init_distributed(resolve_device(config.runtime.device).type)
     lock, progress = None, None
     try:
-        if state is not None and state["world_size"] != context.world_size:
-            raise ResumeError(f"{resume} was written by {state['world_size']} process(es); resume it with "
-                              f"the same number (now {context.world_size}), so the data order stays the same")
+        if state is not None:
+            # another number of processes keeps the global batch through grad_accum (elastic.py)
+            stored_accum = config.optim.grad_accum
+            config = elastic_config(config, state["world_size"], context.world_size, str(resume))
+            check_grad_accum(given_accum, stored_accum, config.optim.grad_accum, str(resume))
         lock = open_output(Path(config.task.output), context, new=state is None, overwrite=overwrite)
         run = build_run(config, context, train_transform, batch_transform, criterion, command)
         output = Path(run.config.task.output)
@@ -158,7 +188,10 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None, overw
         if state is not None:
             progress = restore_checkpoint(run, state)
             if context.is_main:
-                print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}",
+                moved = (f" on {context.world_size} process(es) instead of {state['world_size']}, "
+                         f"{run.config.optim.grad_accum} micro-batch(es) per update"
+                         if state["world_size"] != context.world_size else "")
+                print(f"resuming {output} at epoch {progress.epoch + 1}, update {progress.step}{moved}",
                       file=sys.stderr)
                 before = stored.to_dict()
                 for key, value in applied.items():

@@ -22,6 +22,7 @@ from ..data.transforms import normalize_batch
 from ..evaluation import evaluate
 from ..runtime import precision_dtype
 from .checkpoint import ResumeError, rng_state, save_model_file, save_state, set_rng_state
+from .elastic import check_epoch_length, rank_loss_sum, rank_reading, reseed_rank, resumed_position
 from .health import (
     EpochReading,
     check_epoch_reading,
@@ -33,6 +34,7 @@ from .health import (
 )
 from .model_folders import save_weights_folder
 from .outputs import BestTracker, draw_curves, write_summary
+from .probes import fault_point, record_batch
 from .progress import TrainProgress
 from .run import Run
 
@@ -104,6 +106,7 @@ def train_epoch(run: Run, progress: Progress) -> float:
     for index, batch in enumerate(loader, start=progress.position):
         last_micro = (index + 1) % accum == 0
         progress.reading.add(batch.failures, batch.images is not None, run.data.train_set.dataset.name)
+        record_batch(run.context.rank, epoch, progress.step, batch.indices)
         if batch.images is None:  # every image of it unreadable
             loss = skip_micro_batch(run, sync=last_micro)
         else:
@@ -129,6 +132,7 @@ def train_epoch(run: Run, progress: Progress) -> float:
             progress.position, progress.seconds = index + 1, seconds_before + time.perf_counter() - began
             _check_finite(run, progress, lr)
             save_checkpoint(run, progress, Path(config.task.output))
+        fault_point(run.context.rank, progress.step)
     bar.close()
     progress.seconds = seconds_before + time.perf_counter() - began
     return lr
@@ -280,21 +284,21 @@ def write_epoch_outputs(run: Run, progress: Progress, output: Path, row: dict,
 def save_checkpoint(run: Run, progress: Progress, output: Path) -> None:
     """checkpoint.pt (the whole training state: every rank's random states, gathered) and last/ (the
     weights), written by one rank."""
-    rngs = _gather_rng(run)  # every rank takes part, one rank writes
+    ranks = _gather_rank_states(run, progress)  # every rank takes part, one rank writes
     if not run.context.is_main:
         progress.saved_step = progress.step
         return
     model, ema = run.model, run.model.ema
     state = {
         "config": run.config.to_dict(), "world_size": run.context.world_size, "step": progress.step,
-        "epoch": progress.epoch, "position": progress.position,
-        "epoch_loss_sum": progress.loss_sum.detach().cpu(), "epoch_seconds": progress.seconds,
+        "epoch": progress.epoch, "position": progress.position, "updates_per_epoch": run.updates_per_epoch,
+        "epoch_loss_sums": [rank["loss_sum"] for rank in ranks], "epoch_seconds": progress.seconds,
         "epoch_samples": progress.samples, "model": model.core.state_dict(),
-        "epoch_reading": [progress.reading.used, progress.reading.unreadable],
+        "epoch_readings": [rank["reading"] for rank in ranks],
         "optimizer": run.optim.optimizer.state_dict(),
         "ema": ema.state_dict() if ema is not None else None,
         "scaler": run.optim.scaler.state_dict() if run.optim.scaler is not None else None,
-        "rng": rngs, "rows": progress.rows, "best": progress.best.entries,
+        "rng": [rank["rng"] for rank in ranks], "rows": progress.rows, "best": progress.best.entries,
         "label_names": run.data.label_names,
     }
     with _ctrl_c_after():
@@ -325,8 +329,10 @@ def _ctrl_c_after():
         raise KeyboardInterrupt
 
 
-def _gather_rng(run: Run) -> list[dict]:
-    mine = rng_state()
+def _gather_rank_states(run: Run, progress: Progress) -> list[dict]:
+    """Every rank's own state, by rank: its random states, its part of the epoch's loss sum and reading."""
+    mine = {"rng": rng_state(), "loss_sum": progress.loss_sum.detach().cpu(),
+            "reading": [progress.reading.used, progress.reading.unreadable]}
     if run.context.world_size == 1:
         return [mine]
     every: list = [None] * run.context.world_size
@@ -356,13 +362,23 @@ def restore_checkpoint(run: Run, state: dict) -> Progress:
         raise ResumeError(f"the training data's classes changed since {run.config.task.output} started "
                           f"({len(state['label_names'] or ())} then, {len(names or ())} now); "
                           "resume it on the same data, or start a new run")
-    set_rng_state(state["rng"][run.context.rank])
-    # a checkpoint of an earlier visionzoo: every micro-batch so far had images
-    used, unreadable = state.get("epoch_reading", [state["position"], 0])
+    # On another number of processes (elastic resume), the rest of the epoch is split over the new ones.
+    rank, world, stored_world = run.context.rank, run.context.world_size, state["world_size"]
+    position = state["position"]
+    if world == stored_world:
+        set_rng_state(state["rng"][rank])
+    else:
+        check_epoch_length(state.get("updates_per_epoch"), run.updates_per_epoch, stored_world, world,
+                           run.config.task.output)
+        position = resumed_position(position, stored_world, world)
+        reseed_rank(run.config.runtime.seed, state["step"], rank, world)
+    # a checkpoint of an earlier visionzoo: rank 0's sum only; every micro-batch so far had images
+    sums = state.get("epoch_loss_sums", [state.get("epoch_loss_sum")])
+    readings = state.get("epoch_readings", [state.get("epoch_reading", [state["position"], 0])])
     return Progress(best=BestTracker(run.config.outputs.keep, list(state["best"])), step=state["step"],
-                    epoch=state["epoch"], position=state["position"],
-                    loss_sum=state["epoch_loss_sum"].to(run.device), seconds=state["epoch_seconds"],
+                    epoch=state["epoch"], position=position,
+                    loss_sum=rank_loss_sum(sums, rank, world).to(run.device), seconds=state["epoch_seconds"],
                     samples=state["epoch_samples"], rows=list(state["rows"]),
-                    reading=EpochReading(used, unreadable),
+                    reading=EpochReading(*rank_reading(readings, rank, world)),
                     first_bad=torch.full((), -1, dtype=torch.int64, device=run.device),
                     saved_step=state["step"])

@@ -97,6 +97,9 @@ class ShardDataset(ImageDataset):
 
         return Image.open(io.BytesIO(self.image_bytes(index)[0]))
 
+    def encoded(self, index: int) -> bytes:
+        return self.image_bytes(index)[0]
+
     def name(self, index: int) -> str:
         shard, row = self.locate(index)
         return f"{self.shards[shard]}#{self.shard_keys(shard)[row]}"
