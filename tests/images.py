@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,14 @@ def synset_folder(root: Path, synsets: list[str], per_class: int, seed: int = 0)
             size = (int(rng.integers(40, 200)), int(rng.integers(40, 200)))
             write_image(root / synset / f"img{i}{formats[(c + i) % len(formats)]}", size, seed=1000 * c + i)
     return root
+
+
+def write_tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    """A tar of (name, bytes) members, written with the standard library (a shard as another tool writes
+    one, or a broken one)."""
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path

@@ -2,12 +2,11 @@
 came from; bad shards and bad arguments in one line with exit status 2."""
 
 import json
-import tarfile
 
 import pytest
 
 from tests.http_server import serve_folder
-from tests.images import image_bytes, synset_folder, write_truncated_jpeg
+from tests.images import image_bytes, synset_folder, write_tar, write_truncated_jpeg
 from visionzoo.cli.main import main
 
 SYNSETS = ["n01440764", "n02123045", "n07920052"]
@@ -61,17 +60,6 @@ def test_shard_then_validate_over_http_gives_the_folder_results(capsys, tmp_path
                                      "/val/shard-000002.tar"]
 
 
-def _tar(path, members):
-    import io
-
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 @pytest.mark.parametrize("kind, message", [
     ("truncated", "bad.tar is truncated or damaged: its member a.jpg needs"),
     ("missing label", "bad.tar: sample a has no label: add a.cls (a class index) or a.json with a \"label\""),
@@ -82,7 +70,7 @@ def test_bad_shards_exit_2_with_one_line(capsys, tmp_path, checkpoint, kind, mes
     members = {"truncated": [("a.cls", b"0"), ("a.jpg", image_bytes(fmt="JPEG"))],
                "missing label": [("a.jpg", image_bytes(fmt="JPEG"))],
                "unknown extension": [("a.cls", b"0"), ("a.tiff", image_bytes(fmt="TIFF"))]}[kind]
-    shard = _tar(tmp_path / "bad.tar", members)
+    shard = write_tar(tmp_path / "bad.tar", members)
     if kind == "truncated":
         shard.write_bytes(shard.read_bytes()[:1800])  # in the image's data
     code, out, err = _run(capsys, "validate", "--model", "test_vit", "--checkpoint", checkpoint,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.http_server import serve_folder
-from tests.images import image_bytes, synset_folder, write_image
+from tests.images import image_bytes, synset_folder, write_image, write_tar
 from visionzoo.data import DataError, create_dataset, imagenet_synsets
 from visionzoo.data.shards import index as shard_index
 from visionzoo.data.shards.dataset import shard_dataset
@@ -226,18 +226,6 @@ def test_an_output_folder_with_shards_is_refused(folder, shards):
         write_shards(folder, shards)
 
 
-def _tar(path, members):
-    """A tar of (name, bytes) members, written with the standard library."""
-    import io
-
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def _last_member(path):
     with tarfile.open(path) as tar:
         return tar.getmembers()[-1]
@@ -280,14 +268,14 @@ JPEG = image_bytes(fmt="JPEG")
     ([("a.cls", b"7"), ("a.jpg", JPEG)], "sample a: label 7 is outside the model's classes 0..2"),
 ])
 def test_bad_samples_are_one_line_errors_naming_shard_and_key(tmp_path, members, message):
-    shard = _tar(tmp_path / "bad.tar", members)
+    shard = write_tar(tmp_path / "bad.tar", members)
     with pytest.raises(DataError) as error:
         create_dataset(shard, num_classes=3)
     assert message.format(shard=shard) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_labels_from_json_and_files_that_are_not_tars(tmp_path):
-    shard = _tar(tmp_path / "json.tar", [("a.jpg", JPEG), ("a.json", b'{"label": "n02123045"}'),
+    shard = write_tar(tmp_path / "json.tar", [("a.jpg", JPEG), ("a.json", b'{"label": "n02123045"}'),
                                          ("b.json", b'{"label": 3}'), ("b.png", image_bytes())])
     assert create_dataset(shard).labels == [281, 3]
     (tmp_path / "page.tar").write_text("<html>Not Found</html>" * 100)
