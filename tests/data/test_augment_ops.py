@@ -121,9 +121,9 @@ def test_shear_and_translate_follow_their_matrices():
                                                      ("BrightnessIncreasing", 10, 1.9),
                                                      ("ContrastIncreasing", 5, 1.45)])
 def test_enhancement_factors(name, magnitude, factor):
-    from visionzoo.data.auto_augment import _factor
+    from visionzoo.data.auto_augment import enhance_factor
 
-    assert _factor(name, op_argument(name, magnitude)) == pytest.approx(factor)
+    assert enhance_factor(name, op_argument(name, magnitude)) == pytest.approx(factor)
 
 
 def _reference_args(name, magnitude, negate):

@@ -13,11 +13,12 @@ the output is the reference's, not every pixel.
 
 from __future__ import annotations
 
-import math
 from functools import cache
 
 import numpy as np
 import torch
+
+from .auto_augment import affine_matrix, enhance_factor
 
 GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13  # Pillow's ImageFilter.SMOOTH
@@ -32,20 +33,6 @@ def opencv():
         return None
     cv2.setNumThreads(1)
     return cv2
-
-
-def affine_matrix(name: str, argument: float, width: int, height: int) -> tuple[float, ...]:
-    """Pillow's output-to-input matrix (a, b, c, d, e, f) of geometric op `name`, pixel centres at +0.5:
-    input (x, y) = (a x + b y + c, d x + e y + f) for output (x, y), as `apply_op` has Pillow build it
-    (Rotate: about the centre, as `Image.rotate` does)."""
-    if name == "Rotate":
-        angle = -math.radians(argument)
-        a, b, d, e = math.cos(angle), math.sin(angle), -math.sin(angle), math.cos(angle)
-        centre_x, centre_y = width / 2, height / 2
-        return (a, b, centre_x - a * centre_x - b * centre_y, d, e, centre_y - d * centre_x - e * centre_y)
-    return {"ShearX": (1, argument, 0, 0, 1, 0), "ShearY": (1, 0, 0, argument, 1, 0),
-            "TranslateXRel": (1, 0, argument * width, 0, 1, 0),
-            "TranslateYRel": (1, 0, 0, 0, 1, argument * height)}[name]
 
 
 def _lut(image: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -105,10 +92,6 @@ def _geometric(image: np.ndarray, name: str, argument: float, interpolation: str
                           borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(int(v) for v in fill[:3]))
 
 
-def _factor(name: str, argument: float) -> float:
-    return max(0.1, 1.0 + argument) if name.endswith("Increasing") else argument
-
-
 def apply_op_array(image: np.ndarray, name: str, argument, interpolation: str = "bicubic",
                    fill: tuple[int, ...] = (128, 128, 128)) -> np.ndarray:
     """`auto_augment.apply_op` on an (H, W, 3) uint8 array (needs OpenCV)."""
@@ -130,7 +113,7 @@ def apply_op_array(image: np.ndarray, name: str, argument, interpolation: str = 
         return _lut(image, np.where(levels < argument, levels, 255 - levels))
     if name == "SolarizeAdd":
         return _lut(image, np.where(levels < 128, np.minimum(255, levels + argument), levels))
-    factor = _factor(name, argument)
+    factor = enhance_factor(name, argument)
     if name.startswith("Color"):
         return _blend(opencv().cvtColor(_gray(image), opencv().COLOR_GRAY2RGB), image, factor)
     if name.startswith("Contrast"):

@@ -25,6 +25,7 @@ black image where the reference raises on Pillow >= 10 (which refuses 0 bits).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,8 @@ from .rand_augment_spec import (
 )
 
 __all__ = ["MAX_LEVEL", "RAND_INCREASING_OPS", "RAND_OPS", "AugmentSpecError", "RandAugment",
-           "RandAugmentSpec", "apply_op", "op_argument", "parse_rand_augment"]
+           "RandAugmentSpec", "affine_matrix", "apply_op", "enhance_factor", "op_argument",
+           "parse_rand_augment"]
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -106,27 +108,42 @@ def apply_op(img: Image.Image, name: str, argument, interpolation: str = "bicubi
     if name == "Rotate":
         return F.rotate(img, argument, interpolation=InterpolationMode(interpolation), fill=list(fill))
     if name.startswith("Color"):
-        return F.adjust_saturation(img, _factor(name, argument))
+        return F.adjust_saturation(img, enhance_factor(name, argument))
     if name.startswith("Contrast"):
-        return F.adjust_contrast(img, _factor(name, argument))
+        return F.adjust_contrast(img, enhance_factor(name, argument))
     if name.startswith("Brightness"):
-        return F.adjust_brightness(img, _factor(name, argument))
+        return F.adjust_brightness(img, enhance_factor(name, argument))
     if name.startswith("Sharpness"):
-        return F.adjust_sharpness(img, _factor(name, argument))
-    # Affine ops on PIL directly: the matrix maps output (x, y) to input (a x + b y + c, d x + e y + f).
-    width, height = img.size
-    matrix = {"ShearX": (1, argument, 0, 0, 1, 0), "ShearY": (1, 0, 0, argument, 1, 0),
-              "TranslateXRel": (1, 0, argument * width, 0, 1, 0),
-              "TranslateYRel": (1, 0, 0, 0, 1, argument * height)}.get(name)
-    if matrix is None:
+        return F.adjust_sharpness(img, enhance_factor(name, argument))
+    if name not in _SHIFTS:
         raise AugmentSpecError(f"unknown augmentation op {name!r}")
+    # Affine ops on PIL directly
     resample = {"bilinear": PILImage.Resampling.BILINEAR, "bicubic": PILImage.Resampling.BICUBIC,
                 "nearest": PILImage.Resampling.NEAREST}[interpolation]
-    return img.transform(img.size, PILImage.Transform.AFFINE, matrix, resample=resample, fillcolor=fill)
+    return img.transform(img.size, PILImage.Transform.AFFINE, affine_matrix(name, argument, *img.size),
+                         resample=resample, fillcolor=fill)
 
 
-def _factor(name: str, argument: float) -> float:
-    # The increasing enhancements move away from 1.0 by `argument`, kept at or above 0.1.
+_SHIFTS = ("ShearX", "ShearY", "TranslateXRel", "TranslateYRel")  # the affine ops besides Rotate
+
+
+def affine_matrix(name: str, argument: float, width: int, height: int) -> tuple[float, ...]:
+    """The output-to-input matrix (a, b, c, d, e, f) of geometric op `name` in Pillow's convention (pixel
+    centres at +0.5): input (x, y) = (a x + b y + c, d x + e y + f) for output (x, y). Rotate turns about
+    the image centre, as `Image.rotate` does."""
+    if name == "Rotate":
+        angle = -math.radians(argument)
+        a, b, d, e = math.cos(angle), math.sin(angle), -math.sin(angle), math.cos(angle)
+        centre_x, centre_y = width / 2, height / 2
+        return (a, b, centre_x - a * centre_x - b * centre_y, d, e, centre_y - d * centre_x - e * centre_y)
+    return {"ShearX": (1, argument, 0, 0, 1, 0), "ShearY": (1, 0, 0, argument, 1, 0),
+            "TranslateXRel": (1, 0, argument * width, 0, 1, 0),
+            "TranslateYRel": (1, 0, 0, 0, 1, argument * height)}[name]
+
+
+def enhance_factor(name: str, argument: float) -> float:
+    """The enhancement factor of Color/Contrast/Brightness/Sharpness(Increasing) at `argument`: the
+    increasing ops move away from 1.0 by it, kept at or above 0.1."""
     return max(0.1, 1.0 + argument) if name.endswith("Increasing") else argument
 
 

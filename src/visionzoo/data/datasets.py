@@ -44,16 +44,16 @@ class FileListDataset(ImageDataset):
     def _open(self, index: int) -> Image.Image:
         from PIL import Image
 
+        return Image.open(self._regular_file(index))
+
+    def encoded(self, index: int) -> bytes:
+        return self._regular_file(index).read_bytes()
+
+    def _regular_file(self, index: int) -> Path:
         path = self.root / self.files[index]
         if path.exists() and not path.is_file():  # a FIFO or device would block or never end
             raise DataError(f"{path} is not a regular file")
-        return Image.open(path)
-
-    def encoded(self, index: int) -> bytes:
-        path = self.root / self.files[index]
-        if path.exists() and not path.is_file():
-            raise DataError(f"{path} is not a regular file")
-        return path.read_bytes()
+        return path
 
     def name(self, index: int) -> str:
         return str(self.root / self.files[index])
