@@ -110,20 +110,18 @@ def command_line(args: argparse.Namespace, given: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..train import read_config_file, resolve_config, train
+    from ..train.engine import AUTO
 
     given = given_options(args)
     command = command_line(args, given)
     given = {k: None if isinstance(v, _Unset) else v for k, v in given.items()}
-    if args.resume == "auto":
-        config = resolve_config(args.config, **given)
-        result = train(config, resume="auto", overwrite=args.overwrite, command=command)
-    elif args.resume:
+    if args.resume and args.resume != AUTO:
         if args.config:
             given = {**read_config_file(args.config), **given}
         result = train(resume=args.resume, resume_overrides=given, command=command)
-    else:
+    else:  # a new run, or `auto`: the run these options describe, resumed if its folder has a checkpoint
         config = resolve_config(args.config, **given)
-        result = train(config, overwrite=args.overwrite, command=command)
+        result = train(config, resume=args.resume, overwrite=args.overwrite, command=command)
     if not result.main_process:
         return 0
     if result.best_top1 is not None:
